@@ -1,21 +1,263 @@
-//! The HTTP application: router, binding (port 0 works) and graceful shutdown.
+//! The application: builds the stores, the service and the router, binds (port 0 works), serves,
+//! sweeps expired sessions in the background and shuts down gracefully.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::{Json, Router, routing::get};
-use serde_json::json;
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower::Layer as _;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
-/// The API router.
-pub fn router() -> Router {
-    Router::new().route(
-        "/api/v1/status",
-        get(|| async { Json(json!({"status": "OK"})) }),
-    )
+use crate::clock::Clock;
+use crate::config::{AuthType, CorsOrigins, Settings};
+use crate::password::Passwords;
+use crate::routes::{self, AppState};
+use crate::service::Service;
+use crate::store::{self, Stores};
+
+/// Largest request body accepted (larger is 413).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How often expired sessions are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How many password hashes may run at once: one per core.
+fn hash_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-/// Binds `addr` and serves until the process is asked to stop.
-pub async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    axum::serve(listener, router()).await
+/// Everything a running configuration is made of.
+#[derive(Clone)]
+pub struct App {
+    /// The rules over the stores.
+    pub service: Service,
+    /// The stores.
+    pub stores: Stores,
+    /// The configuration.
+    pub settings: Arc<Settings>,
+    passwords: Passwords,
+}
+
+impl App {
+    /// Opens the stores and builds the service for `settings`.
+    pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let stores = store::open(&settings).context("opening the stores")?;
+        let passwords = Passwords::new(hash_parallelism())?;
+        let service = Service::new(
+            stores.users.clone(),
+            stores.sessions.clone(),
+            passwords.clone(),
+            clock,
+            settings.auth_type,
+            settings.expiry(),
+        );
+        Ok(Self {
+            service,
+            stores,
+            settings: Arc::new(settings),
+            passwords,
+        })
+    }
+
+    /// The same service, acting on the persistent session store whatever `AUTH_TYPE` is:
+    /// what the command line works on.
+    pub fn offline_service(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
+        Ok(Service::new(
+            self.stores.users.clone(),
+            Some(self.stores.persistent_sessions.clone()),
+            self.passwords.clone(),
+            clock,
+            AuthType::SessionDb,
+            self.settings.stored_session_expiry(),
+        ))
+    }
+
+    /// The HTTP service: routes, gate, CORS, request ids, tracing and path normalisation.
+    pub fn http(&self) -> anyhow::Result<axum::Router> {
+        let state = AppState {
+            service: self.service.clone(),
+            settings: self.settings.clone(),
+        };
+        let request_id = HeaderName::from_static("x-request-id");
+        let router = routes::router(state)
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .layer(cors(&self.settings.cors)?)
+            .layer(PropagateRequestIdLayer::new(request_id.clone()))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request| {
+                        let id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            request_id = %id,
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                        )
+                    })
+                    .on_failure(DefaultOnFailure::new().level(tracing::Level::ERROR)),
+            )
+            .layer(SetSensitiveHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::SET_COOKIE,
+            ]))
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+        Ok(router)
+    }
+}
+
+fn cors(origins: &CorsOrigins) -> anyhow::Result<CorsLayer> {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(600));
+    Ok(match origins {
+        CorsOrigins::Any => layer.allow_origin(Any),
+        CorsOrigins::List(list) => {
+            let values = list
+                .iter()
+                .map(|o| HeaderValue::from_str(o))
+                .collect::<Result<Vec<_>, _>>()
+                .context("CORS_ORIGINS")?;
+            layer
+                .allow_origin(AllowOrigin::list(values))
+                .allow_credentials(true)
+        }
+    })
+}
+
+/// A server that is running; stop it with [`Running::stop`].
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The application it serves.
+    pub app: App,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, closes the stores.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("server task")?
+    }
+
+    /// Waits until the server ends by itself (after a stop signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task")?
+    }
+}
+
+/// Builds the app for `settings`, binds `settings.addr` and serves in the background until
+/// [`Running::stop`] is called or `shutdown` (if given) completes.
+pub async fn start(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+) -> anyhow::Result<Running> {
+    let app = App::build(settings, clock)?;
+    let listener = TcpListener::bind(app.settings.addr)
+        .await
+        .with_context(|| format!("binding {}", app.settings.addr))?;
+    let addr = listener.local_addr()?;
+    let http = NormalizePathLayer::trim_trailing_slash().layer(app.http()?);
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let sweeper = spawn_sweeper(app.service.clone(), stop_tx.subscribe());
+    let stores = app.stores.clone();
+    let task = tokio::spawn(async move {
+        let signal = async move {
+            match shutdown {
+                Some(external) => tokio::select! {
+                    () = external => {}
+                    _ = stop_rx.wait_for(|s| *s) => {}
+                },
+                None => {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                }
+            }
+            tracing::info!("shutting down: finishing in-flight requests");
+        };
+        let served = axum::serve(
+            listener,
+            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(http),
+        )
+        .with_graceful_shutdown(signal)
+        .await;
+        sweeper.abort();
+        stores.users.close();
+        tracing::info!("stopped");
+        served.context("serving")
+    });
+    tracing::info!(%addr, auth_type = app.settings.auth_type.as_str(), "sesame listening");
+    if app.settings.auth_type == AuthType::None {
+        tracing::warn!(
+            "AUTH_TYPE=none: nothing is checked; every request is allowed (development only)"
+        );
+    }
+    Ok(Running {
+        addr,
+        app,
+        stop: stop_tx,
+        task,
+    })
+}
+
+fn spawn_sweeper(service: Service, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match service.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(count = n, "expired sessions swept"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping expired sessions failed"),
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

@@ -3,5 +3,25 @@
 //! The library owns everything; the `sesame` binary only parses the command line and calls in,
 //! so the integration tests run exactly the application the binary serves.
 
-/// Builds the router, binds, serves and shuts down gracefully.
+/// Builds the stores, service and router; binds, serves and shuts down gracefully.
 pub mod app;
+/// The subcommands: serve, user, sessions, check-config.
+pub mod cli;
+/// Injected time.
+pub mod clock;
+/// The only reader of the environment: typed, validated settings.
+pub mod config;
+/// Users, sessions, tokens, and the rules for emails and passwords.
+pub mod domain;
+/// The one error type and its mapping to HTTP statuses.
+pub mod error;
+/// Argon2id hashing off the async workers; legacy SHA-256 verification.
+pub mod password;
+/// Thin HTTP handlers and the authentication gate.
+pub mod routes;
+/// The rules: login, logout, expiry, authorization.
+pub mod service;
+/// Persistence behind small traits: memory and SQLite.
+pub mod store;
+/// Structured logging.
+pub mod telemetry;

@@ -1,13 +1,37 @@
-//! The `sesame` binary: parses the command line and hands over to the library.
+//! The `sesame` binary: parses the command line, validates the configuration before anything
+//! binds, starts logging and hands over to the library.
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], 5000));
-    match sesame::app::serve(addr).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use sesame::cli::{self, Cli};
+use sesame::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_raw(&cli.config) {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("sesame: {e}");
-            std::process::ExitCode::FAILURE
+            eprintln!("sesame: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    sesame::telemetry::init(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sesame: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sesame: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,14 +1,13 @@
-//! Integration tests: the real server on port 0, spoken to over HTTP.
+//! Integration tests: the real server on port 0 with real stores, spoken to over HTTP, and the
+//! real binary for the command line. One test binary; helpers live in `support`.
 
-#[tokio::test]
-async fn status_answers_ok() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, sesame::app::router()).await });
-    let resp = reqwest::get(format!("http://{addr}/api/v1/status"))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({"status": "OK"}));
-}
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod gate;
+mod process;
+mod users;
+
+mod cli;
+mod store_contract;

@@ -1,0 +1,540 @@
+//! Configuration: the only reader of the environment.
+//!
+//! Every variable of the contract is also a command-line flag. Values arrive as text
+//! ([`RawConfig`], filled by clap from flags or the environment) and are validated once into
+//! typed [`Settings`]; a value that does not parse is an error naming the variable, never a
+//! silent default.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// The configuration as text, exactly as given by flags or environment variables.
+///
+/// Names and defaults live here and nowhere else; the README table lists the same.
+#[derive(Debug, Clone, Args)]
+pub struct RawConfig {
+    /// Bind address.
+    #[arg(
+        long,
+        env = "API_HOST",
+        default_value = "0.0.0.0",
+        global = true,
+        value_name = "API_HOST",
+        allow_hyphen_values = true
+    )]
+    pub api_host: String,
+    /// Bind port.
+    #[arg(
+        long,
+        env = "API_PORT",
+        default_value = "5000",
+        global = true,
+        value_name = "API_PORT",
+        allow_hyphen_values = true
+    )]
+    pub api_port: String,
+    /// auth, basic_auth, session_auth, session_exp_auth, session_db_auth or none.
+    #[arg(
+        long,
+        env = "AUTH_TYPE",
+        default_value = "session_db_auth",
+        global = true,
+        value_name = "AUTH_TYPE",
+        allow_hyphen_values = true
+    )]
+    pub auth_type: String,
+    /// Name of the session cookie.
+    #[arg(
+        long,
+        env = "SESSION_NAME",
+        default_value = "_my_session_id",
+        global = true,
+        value_name = "SESSION_NAME",
+        allow_hyphen_values = true
+    )]
+    pub session_name: String,
+    /// Absolute session lifetime in seconds; 0 or negative: no absolute expiry.
+    #[arg(
+        long,
+        env = "SESSION_DURATION",
+        default_value = "86400",
+        global = true,
+        value_name = "SESSION_DURATION",
+        allow_hyphen_values = true
+    )]
+    pub session_duration: String,
+    /// A session unused this many seconds ends; 0: off.
+    #[arg(
+        long,
+        env = "SESSION_IDLE_TIMEOUT",
+        default_value = "0",
+        global = true,
+        value_name = "SESSION_IDLE_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub session_idle_timeout: String,
+    /// Where users (and session_db_auth sessions) live.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://sesame.db",
+        global = true,
+        value_name = "DATABASE_URL",
+        allow_hyphen_values = true
+    )]
+    pub database_url: String,
+    /// redis://host[:port][/db]: keep session_db_auth sessions in Redis.
+    #[arg(
+        long,
+        env = "SESSION_STORE_URL",
+        global = true,
+        value_name = "SESSION_STORE_URL",
+        allow_hyphen_values = true
+    )]
+    pub session_store_url: Option<String>,
+    /// Add `Secure` to the session cookie (set it behind TLS).
+    #[arg(
+        long,
+        env = "SESSION_COOKIE_SECURE",
+        default_value = "false",
+        global = true,
+        value_name = "SESSION_COOKIE_SECURE",
+        allow_hyphen_values = true
+    )]
+    pub session_cookie_secure: String,
+    /// Allowed CORS origins, comma separated, or `*`.
+    #[arg(
+        long,
+        env = "CORS_ORIGINS",
+        default_value = "*",
+        global = true,
+        value_name = "CORS_ORIGINS",
+        allow_hyphen_values = true
+    )]
+    pub cors_origins: String,
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info",
+        global = true,
+        value_name = "RUST_LOG",
+        allow_hyphen_values = true
+    )]
+    pub rust_log: String,
+    /// `text` or `json` (one JSON object per line).
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        default_value = "text",
+        global = true,
+        value_name = "LOG_FORMAT",
+        allow_hyphen_values = true
+    )]
+    pub log_format: String,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            api_host: "0.0.0.0".into(),
+            api_port: "5000".into(),
+            auth_type: "session_db_auth".into(),
+            session_name: "_my_session_id".into(),
+            session_duration: "86400".into(),
+            session_idle_timeout: "0".into(),
+            database_url: "sqlite://sesame.db".into(),
+            session_store_url: None,
+            session_cookie_secure: "false".into(),
+            cors_origins: "*".into(),
+            rust_log: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// How requests are authenticated (`AUTH_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    /// `auth`: no credentials ever resolve.
+    Deny,
+    /// `basic_auth`: HTTP Basic with email and password.
+    Basic,
+    /// `session_auth`: cookie sessions in memory, no expiry.
+    Session,
+    /// `session_exp_auth`: cookie sessions in memory, with expiry.
+    SessionExp,
+    /// `session_db_auth`: cookie sessions in the database (or Redis), with expiry.
+    SessionDb,
+    /// `none`: nothing is checked (development only).
+    None,
+}
+
+impl AuthType {
+    /// Whether this scheme logs in with a session cookie.
+    pub fn uses_sessions(self) -> bool {
+        matches!(self, Self::Session | Self::SessionExp | Self::SessionDb)
+    }
+
+    /// The name used in `AUTH_TYPE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "auth",
+            Self::Basic => "basic_auth",
+            Self::Session => "session_auth",
+            Self::SessionExp => "session_exp_auth",
+            Self::SessionDb => "session_db_auth",
+            Self::None => "none",
+        }
+    }
+}
+
+/// Where users live (`DATABASE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file, created if missing.
+    SqliteFile(PathBuf),
+    /// A private in-memory SQLite database, gone at exit.
+    SqliteMemory,
+    /// A PostgreSQL server (the URL as given).
+    Postgres(String),
+}
+
+/// Which origins CORS admits (`CORS_ORIGINS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin, never with credentials.
+    Any,
+    /// These origins, with credentials.
+    List(Vec<String>),
+}
+
+/// Log line format (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Session lifetimes: `None` means no limit of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expiry {
+    /// Absolute lifetime in seconds, counted from the session's creation.
+    pub absolute: Option<i64>,
+    /// Idle timeout in seconds, counted from the session's last use.
+    pub idle: Option<i64>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// `AUTH_TYPE`.
+    pub auth_type: AuthType,
+    /// Session cookie name.
+    pub session_name: String,
+    /// `SESSION_DURATION` as given (seconds; `<= 0` means none).
+    pub session_duration: i64,
+    /// `SESSION_IDLE_TIMEOUT` in seconds (0: off).
+    pub idle_timeout: i64,
+    /// `DATABASE_URL`.
+    pub database: DatabaseUrl,
+    /// `SESSION_STORE_URL`, if set.
+    pub session_store_url: Option<String>,
+    /// Whether the cookie carries `Secure`.
+    pub cookie_secure: bool,
+    /// `CORS_ORIGINS`.
+    pub cors: CorsOrigins,
+    /// `RUST_LOG`.
+    pub log_filter: String,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+}
+
+/// A configuration value that does not parse; names the variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.variable, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+fn parse_int(variable: &'static str, value: &str) -> Result<i64, ConfigError> {
+    value.trim().parse::<i64>().map_err(|_| {
+        bad(
+            variable,
+            format!("{value:?} is not a whole number of seconds"),
+        )
+    })
+}
+
+fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(bad(variable, format!("{value:?} is not true or false"))),
+    }
+}
+
+/// Whether `name` is a valid cookie name (an RFC 6265 token).
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
+fn parse_database_url(value: &str) -> Result<DatabaseUrl, ConfigError> {
+    const VAR: &str = "DATABASE_URL";
+    if value == "sqlite::memory:" || value == "sqlite://:memory:" {
+        return Ok(DatabaseUrl::SqliteMemory);
+    }
+    if let Some(path) = value.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(bad(
+                VAR,
+                "sqlite:// needs a file path, e.g. sqlite://sesame.db",
+            ));
+        }
+        return Ok(DatabaseUrl::SqliteFile(PathBuf::from(path)));
+    }
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        return Ok(DatabaseUrl::Postgres(value.to_owned()));
+    }
+    Err(bad(
+        VAR,
+        format!("{value:?} is not sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB"),
+    ))
+}
+
+fn parse_origin(origin: &str) -> Result<String, ConfigError> {
+    let o = origin.trim();
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+        .ok_or_else(|| bad("CORS_ORIGINS", format!("{o:?} is not an http(s) origin")))?;
+    if rest.is_empty()
+        || rest.contains('/')
+        || !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+    {
+        return Err(bad(
+            "CORS_ORIGINS",
+            format!("{o:?} is not an origin like https://app.example.com"),
+        ));
+    }
+    Ok(o.to_owned())
+}
+
+impl Settings {
+    /// Validates the raw configuration.
+    pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
+        let host: IpAddr = match raw.api_host.trim() {
+            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            h => h
+                .parse()
+                .map_err(|_| bad("API_HOST", format!("{h:?} is not an IP address")))?,
+        };
+        let port: u16 = raw.api_port.trim().parse().map_err(|_| {
+            bad(
+                "API_PORT",
+                format!("{:?} is not a port number (0-65535)", raw.api_port),
+            )
+        })?;
+        let auth_type = match raw.auth_type.trim() {
+            "auth" => AuthType::Deny,
+            "basic_auth" => AuthType::Basic,
+            "session_auth" => AuthType::Session,
+            "session_exp_auth" => AuthType::SessionExp,
+            "session_db_auth" => AuthType::SessionDb,
+            "none" => AuthType::None,
+            other => {
+                return Err(bad(
+                    "AUTH_TYPE",
+                    format!(
+                        "{other:?} is not one of auth, basic_auth, session_auth, \
+                         session_exp_auth, session_db_auth, none"
+                    ),
+                ));
+            }
+        };
+        if !is_cookie_name(&raw.session_name) {
+            return Err(bad(
+                "SESSION_NAME",
+                format!("{:?} is not a valid cookie name", raw.session_name),
+            ));
+        }
+        let session_duration = parse_int("SESSION_DURATION", &raw.session_duration)?;
+        let idle_timeout = parse_int("SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout)?;
+        if idle_timeout < 0 {
+            return Err(bad(
+                "SESSION_IDLE_TIMEOUT",
+                "must be 0 (off) or a positive number of seconds",
+            ));
+        }
+        let database = parse_database_url(raw.database_url.trim())?;
+        let session_store_url = match raw.session_store_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) if url.starts_with("redis://") => Some(url.to_owned()),
+            Some(url) => {
+                return Err(bad(
+                    "SESSION_STORE_URL",
+                    format!("{url:?} is not redis://HOST[:PORT][/DB]"),
+                ));
+            }
+        };
+        let cookie_secure = parse_bool("SESSION_COOKIE_SECURE", &raw.session_cookie_secure)?;
+        let cors = match raw.cors_origins.trim() {
+            "*" => CorsOrigins::Any,
+            "" => {
+                return Err(bad(
+                    "CORS_ORIGINS",
+                    "empty: use * or a comma-separated list of origins",
+                ));
+            }
+            list => CorsOrigins::List(
+                list.split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(parse_origin)
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let log_format = match raw.log_format.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
+        };
+        if tracing_subscriber::EnvFilter::try_new(&raw.rust_log).is_err() {
+            return Err(bad(
+                "RUST_LOG",
+                format!("{:?} is not a log filter", raw.rust_log),
+            ));
+        }
+        Ok(Self {
+            addr: SocketAddr::new(host, port),
+            auth_type,
+            session_name: raw.session_name.clone(),
+            session_duration,
+            idle_timeout,
+            database,
+            session_store_url,
+            cookie_secure,
+            cors,
+            log_filter: raw.rust_log.clone(),
+            log_format,
+        })
+    }
+
+    /// The lifetimes that apply to sessions under this configuration's `AUTH_TYPE`.
+    pub fn expiry(&self) -> Expiry {
+        match self.auth_type {
+            AuthType::SessionExp | AuthType::SessionDb => self.stored_session_expiry(),
+            _ => Expiry::default(),
+        }
+    }
+
+    /// The lifetimes of sessions kept in the database, whatever `AUTH_TYPE` is (the command
+    /// line purges by these).
+    pub fn stored_session_expiry(&self) -> Expiry {
+        Expiry {
+            absolute: (self.session_duration > 0).then_some(self.session_duration),
+            idle: (self.idle_timeout > 0).then_some(self.idle_timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut RawConfig)) -> Result<Settings, ConfigError> {
+        let mut raw = RawConfig::default();
+        f(&mut raw);
+        Settings::from_raw(&raw)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = with(|_| {}).unwrap();
+        assert_eq!(s.auth_type, AuthType::SessionDb);
+        assert_eq!(s.database, DatabaseUrl::SqliteFile("sesame.db".into()));
+        assert_eq!(
+            s.expiry(),
+            Expiry {
+                absolute: Some(86400),
+                idle: None
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            with(|r| r.session_duration = "abc".into())
+                .unwrap_err()
+                .variable,
+            "SESSION_DURATION"
+        );
+        assert_eq!(
+            with(|r| r.api_port = "70000".into()).unwrap_err().variable,
+            "API_PORT"
+        );
+        assert_eq!(
+            with(|r| r.auth_type = "magic".into()).unwrap_err().variable,
+            "AUTH_TYPE"
+        );
+        assert_eq!(
+            with(|r| r.database_url = "mysql://x".into())
+                .unwrap_err()
+                .variable,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            with(|r| r.session_name = "a b".into())
+                .unwrap_err()
+                .variable,
+            "SESSION_NAME"
+        );
+        assert_eq!(
+            with(|r| r.cors_origins = "example.com".into())
+                .unwrap_err()
+                .variable,
+            "CORS_ORIGINS"
+        );
+        assert_eq!(
+            with(|r| r.session_cookie_secure = "maybe".into())
+                .unwrap_err()
+                .variable,
+            "SESSION_COOKIE_SECURE"
+        );
+    }
+
+    #[test]
+    fn non_positive_duration_means_no_absolute_expiry() {
+        let s = with(|r| r.session_duration = "-5".into()).unwrap();
+        assert_eq!(s.expiry().absolute, None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The domain types: users, sessions, tokens and the rules for emails and passwords.
+//! Types that parse, never half-valid; secrets never show in `Debug`.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// A user record as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    /// Public id (a uuid4 string for users made by sesame; imported ids are kept).
+    pub id: String,
+    /// Email as given; unique ignoring case.
+    pub email: String,
+    /// PHC string (Argon2id) or a legacy 64-hex SHA-256; `None`: cannot log in.
+    pub password_hash: Option<String>,
+    /// Optional first name.
+    pub first_name: Option<String>,
+    /// Optional last name.
+    pub last_name: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Administrators may act on every user.
+    pub is_admin: bool,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("is_admin", &self.is_admin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key that makes emails unique ignoring case.
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// Checks the shape of an email address; the error is the message for the client.
+pub fn validate_email(email: &str) -> Result<(), &'static str> {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err("invalid email");
+    };
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && !domain.is_empty()
+        && email.len() <= 254
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok { Ok(()) } else { Err("invalid email") }
+}
+
+/// Fewest characters a new password may have (NIST SP 800-63B).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Most bytes a password may have (bounds the hashing work an attacker can ask for).
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// Checks a new password against the policy; the error is the message for the client.
+pub fn validate_password(password: &str) -> Result<(), &'static str> {
+    if password.len() > PASSWORD_MAX_BYTES {
+        return Err("password too long (at most 1024 bytes)");
+    }
+    if password.chars().count() < PASSWORD_MIN_CHARS {
+        return Err("password too short (at least 8 characters)");
+    }
+    Ok(())
+}
+
+/// A secret that never shows in `Debug` or logs: passwords and session tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+/// SHA-256 digest of a session token: all any store ever keeps.
+pub type Digest32 = [u8; 32];
+
+/// SHA-256 of a token as presented in the cookie.
+pub fn token_digest(token: &str) -> Digest32 {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Makes a new session token: 256 bits from the OS CSPRNG, base64url without padding.
+pub fn new_token() -> Result<Secret, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(Secret(URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// A new random uuid4 string, for user ids and session handles.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A server-side session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Public handle (never the token).
+    pub id: String,
+    /// SHA-256 of the token.
+    pub digest: Digest32,
+    /// The user it authenticates.
+    pub user_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last recorded use.
+    pub last_seen_at: i64,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// Client `User-Agent` at login.
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Whether the session has ended at `now` under `expiry`.
+    pub fn is_expired(&self, now: i64, expiry: crate::config::Expiry) -> bool {
+        expiry
+            .absolute
+            .is_some_and(|d| now >= self.created_at.saturating_add(d))
+            || expiry
+                .idle
+                .is_some_and(|i| now >= self.last_seen_at.saturating_add(i))
+    }
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SS` in UTC, the original API's format.
+pub fn format_timestamp(secs: i64) -> String {
+    const FMT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(FMT).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_bit_url_safe_and_distinct() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.expose().len(), 43);
+        assert!(
+            a.expose()
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_ne!(a, b);
+        assert_eq!(format!("{a:?}"), "Secret([REDACTED])");
+    }
+
+    #[test]
+    fn timestamps_use_the_original_format() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00");
+        assert_eq!(format_timestamp(1_700_000_000), "2023-11-14T22:13:20");
+    }
+
+    #[test]
+    fn email_and_password_rules() {
+        assert!(validate_email("bob@hbtn.io").is_ok());
+        assert!(validate_email("bob").is_err());
+        assert!(validate_email("@x.io").is_err());
+        assert!(validate_email("a b@x.io").is_err());
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough").is_ok());
+        assert!(validate_password(&"x".repeat(1025)).is_err());
+    }
+}

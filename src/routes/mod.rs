@@ -1,0 +1,259 @@
+//! HTTP handlers, one file per resource, and what they share: the state, the gate, the JSON
+//! body extractor and the user's JSON shape. Handlers are thin: extract, call the service, map.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::Settings;
+use crate::domain::{User, format_timestamp};
+use crate::error::Error;
+use crate::service::{Credentials, Service};
+
+pub mod index;
+pub mod sessions;
+pub mod users;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The rules.
+    pub service: Service,
+    /// The configuration.
+    pub settings: Arc<Settings>,
+}
+
+/// Paths that need no credentials (after trailing-slash normalisation).
+const PUBLIC_PATHS: &[&str] = &[
+    "/api/v1/status",
+    "/api/v1/unauthorized",
+    "/api/v1/forbidden",
+    "/api/v1/auth_session/login",
+];
+
+/// The API's routes, behind the gate.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(index::status))
+        .route("/api/v1/stats", get(index::stats))
+        .route("/api/v1/unauthorized", get(index::unauthorized))
+        .route("/api/v1/forbidden", get(index::forbidden))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route(
+            "/api/v1/users/{id}",
+            get(users::show).put(users::update).delete(users::remove),
+        )
+        .route("/api/v1/auth_session/login", post(sessions::login))
+        .route("/api/v1/auth_session/logout", delete(sessions::logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .with_state(state)
+}
+
+/// The gate of every matched route: public paths and CORS preflights pass; every other request
+/// must carry credentials that resolve to a user, who is then attached to the request.
+async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS || PUBLIC_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    let creds = Credentials {
+        authorization: req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+        session_token: session_cookie(req.headers(), &state.settings.session_name),
+    };
+    match state.service.authenticate(creds).await {
+        Ok(auth) => {
+            req.extensions_mut().insert(auth);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The value of the cookie `name` in the request's `Cookie` headers, if any.
+pub fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value for the session cookie: a token, or `None` to expire it.
+pub fn session_set_cookie(settings: &Settings, token: Option<&str>) -> Result<HeaderValue, Error> {
+    let secure = if settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = match token {
+        Some(token) => {
+            let max_age = settings
+                .expiry()
+                .absolute
+                .map(|d| format!("; Max-Age={d}"))
+                .unwrap_or_default();
+            format!(
+                "{}={token}; Path=/; HttpOnly; SameSite=Lax{secure}{max_age}",
+                settings.session_name
+            )
+        }
+        None => format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=0",
+            settings.session_name
+        ),
+    };
+    HeaderValue::from_str(&value).map_err(|e| Error::Internal(format!("cookie header: {e}")))
+}
+
+/// A user as the API shows it: never a password or a hash.
+#[derive(Debug, Serialize)]
+pub struct UserView<'a> {
+    id: &'a str,
+    email: &'a str,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
+    is_admin: bool,
+}
+
+impl<'a> From<&'a User> for UserView<'a> {
+    fn from(u: &'a User) -> Self {
+        Self {
+            id: &u.id,
+            email: &u.email,
+            first_name: u.first_name.as_deref(),
+            last_name: u.last_name.as_deref(),
+            created_at: format_timestamp(u.created_at),
+            updated_at: format_timestamp(u.updated_at),
+            is_admin: u.is_admin,
+        }
+    }
+}
+
+/// Whether the request says its body is JSON (or says nothing).
+fn is_json(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
+        None => true,
+        Some(Ok(ct)) => {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        }
+        Some(Err(_)) => false,
+    }
+}
+
+/// Reads the body, answering 413 past the limit.
+async fn body_bytes(req: Request) -> Result<(HeaderMap, Bytes), Error> {
+    let (parts, body) = req.into_parts();
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
+        .await
+        .map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::bad_request("Wrong format")
+            }
+        })?;
+    Ok((parts.headers, bytes))
+}
+
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::bad_request("Wrong format")),
+    }
+}
+
+/// A request body that must be a JSON object; anything else is 400 `Wrong format`
+/// (invalid JSON, invalid UTF-8, another JSON type, a non-JSON content type), 413 past 1 MiB.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Error> {
+        let (headers, bytes) = body_bytes(req).await?;
+        if !is_json(&headers) {
+            return Err(Error::bad_request("Wrong format"));
+        }
+        parse_object(&bytes).map(Self)
+    }
+}
+
+/// A login body: a form (`application/x-www-form-urlencoded`) or the same fields as JSON.
+pub struct FormOrJson(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for FormOrJson {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Error> {
+        let (headers, bytes) = body_bytes(req).await?;
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        if form || (headers.get(header::CONTENT_TYPE).is_none() && !bytes.starts_with(b"{")) {
+            std::str::from_utf8(&bytes).map_err(|_| Error::bad_request("Wrong format"))?;
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|_| Error::bad_request("Wrong format"))?;
+            return Ok(Self(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+            ));
+        }
+        if !is_json(&headers) {
+            return Err(Error::bad_request("Wrong format"));
+        }
+        parse_object(&bytes).map(Self)
+    }
+}
+
+/// A string field of a JSON object: `Ok(None)` when absent or null, 400 when not a string.
+pub fn optional_string(
+    obj: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, Error> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::BadRequest(
+            format!("{field} must be a string").into(),
+        )),
+    }
+}
+
+/// A required, non-empty string field: 400 `<field> missing` otherwise.
+pub fn required_string(obj: &Map<String, Value>, field: &'static str) -> Result<String, Error> {
+    match optional_string(obj, field)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Error::BadRequest(format!("{field} missing").into())),
+    }
+}

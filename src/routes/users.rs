@@ -1,0 +1,79 @@
+//! `/users`: list, create, show, update and delete; administrators act on anyone, a user on
+//! themself (`me` names the current user).
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::json;
+
+use super::{AppState, JsonObject, UserView, optional_string, required_string, session_set_cookie};
+use crate::domain::Secret;
+use crate::error::Error;
+use crate::service::{Authenticated, NewUser};
+
+/// `GET /users`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Result<Response, Error> {
+    let users = state.service.list_users(&auth).await?;
+    Ok(Json(users.iter().map(UserView::from).collect::<Vec<_>>()).into_response())
+}
+
+/// `POST /users`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Error> {
+    let new = NewUser {
+        email: required_string(&body, "email")?,
+        password: Secret::new(required_string(&body, "password")?),
+        first_name: optional_string(&body, "first_name")?,
+        last_name: optional_string(&body, "last_name")?,
+        is_admin: false,
+    };
+    let user = state.service.create_user_as(&auth, new).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+}
+
+/// `GET /users/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let user = state.service.get_user(&auth, &id).await?;
+    Ok(Json(UserView::from(&user)).into_response())
+}
+
+/// `PUT /users/{id}`.
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Error> {
+    let first = optional_string(&body, "first_name")?;
+    let last = optional_string(&body, "last_name")?;
+    let user = state.service.update_user(&auth, &id, first, last).await?;
+    Ok(Json(UserView::from(&user)).into_response())
+}
+
+/// `DELETE /users/{id}`: deleting yourself also expires your cookie.
+pub async fn remove(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let deleted = state.service.delete_user_as(&auth, &id).await?;
+    let mut resp = Json(json!({})).into_response();
+    if auth.session.is_some() && auth.user().is_some_and(|u| u.id == deleted) {
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            session_set_cookie(&state.settings, None)?,
+        );
+    }
+    Ok(resp)
+}

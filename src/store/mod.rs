@@ -1,0 +1,119 @@
+//! Persistence only, behind two small object-safe traits. Every backend runs the same contract
+//! test suite (`tests/api/store_contract.rs`), so they behave the same.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{DatabaseUrl, Expiry, Settings};
+use crate::domain::{Digest32, Session, User};
+
+pub mod memory;
+pub mod sqlite;
+
+/// What a store can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (an email already registered).
+    #[error("conflict")]
+    Conflict,
+    /// The store cannot be reached or is busy; worth retrying.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Users. Guarantees:
+/// - `create` is atomic and emails are unique ignoring case, enforced by the store itself
+///   (a unique index, not check-then-insert): of racing creates of one email exactly one wins and
+///   the others get [`StoreError::Conflict`].
+/// - Reads see every completed write, from any process sharing the store.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a new user; `Conflict` if its email (ignoring case) or id is taken.
+    async fn create(&self, user: &User) -> Result<(), StoreError>;
+    /// The user with this id.
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this email, ignoring case.
+    async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// Every user, oldest first.
+    async fn list(&self) -> Result<Vec<User>, StoreError>;
+    /// How many users there are.
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// Replaces the names, admin flag and `updated_at` of an existing user (matched by id);
+    /// `false` if there is no such user. Email, password and `created_at` are left alone.
+    async fn update(&self, user: &User) -> Result<bool, StoreError>;
+    /// Sets the password hash; `false` if there is no such user.
+    async fn set_password(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// Deletes the user; `false` if there was none.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// Flushes and releases what the store holds; called once at shutdown.
+    fn close(&self) {}
+}
+
+/// Sessions, keyed by the SHA-256 digest of their token (the token itself is never stored).
+/// Guarantees:
+/// - A deleted session is never returned again, by this or any other instance on the store.
+/// - `get` never writes; `touch` is the only write on the read path and callers rate-limit it.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session; `Conflict` if one with the same digest exists.
+    async fn insert(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session with this digest, expired or not (callers check expiry).
+    async fn get(&self, digest: &Digest32) -> Result<Option<Session>, StoreError>;
+    /// Records a use at `now`.
+    async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError>;
+    /// Deletes the session; `false` if there was none.
+    async fn delete(&self, digest: &Digest32) -> Result<bool, StoreError>;
+    /// Every session of a user, oldest first.
+    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// Deletes every session of a user; returns how many.
+    async fn delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Deletes every session expired at `now` under `expiry`; returns how many.
+    async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError>;
+}
+
+/// The stores a configuration asks for.
+#[derive(Clone)]
+pub struct Stores {
+    /// Where users live.
+    pub users: Arc<dyn UserStore>,
+    /// Where sessions live, if `AUTH_TYPE` keeps any.
+    pub sessions: Option<Arc<dyn SessionStore>>,
+    /// The persistent session store of `DATABASE_URL` (or `SESSION_STORE_URL`), whatever
+    /// `AUTH_TYPE` is: the command line acts on it.
+    pub persistent_sessions: Arc<dyn SessionStore>,
+}
+
+/// Opens (creating and migrating as needed) the stores `settings` names.
+pub fn open(settings: &Settings) -> Result<Stores, StoreError> {
+    use crate::config::AuthType;
+    if settings.session_store_url.is_some() {
+        return Err(StoreError::Other(
+            "SESSION_STORE_URL (Redis) is not supported by this build".into(),
+        ));
+    }
+    let db = match &settings.database {
+        DatabaseUrl::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(path)?),
+        DatabaseUrl::SqliteMemory => Arc::new(sqlite::SqliteStore::open_memory()?),
+        DatabaseUrl::Postgres(_) => {
+            return Err(StoreError::Other(
+                "DATABASE_URL: PostgreSQL is not supported by this build".into(),
+            ));
+        }
+    };
+    let sessions: Option<Arc<dyn SessionStore>> = match settings.auth_type {
+        AuthType::Session | AuthType::SessionExp => {
+            Some(Arc::new(memory::MemorySessionStore::default()))
+        }
+        AuthType::SessionDb => Some(db.clone()),
+        AuthType::Deny | AuthType::Basic | AuthType::None => None,
+    };
+    Ok(Stores {
+        users: db.clone(),
+        sessions,
+        persistent_sessions: db,
+    })
+}

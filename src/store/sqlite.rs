@@ -1,0 +1,338 @@
+//! SQLite: users and `session_db_auth` sessions in one embedded database file.
+//!
+//! One writer connection and a few reader connections, in WAL mode so reads never wait for the
+//! writer. Queries are short primary-key or index lookups with cached prepared statements, run
+//! inline on the calling task: handing each to a thread would cost more than the query.
+//! Writes by other processes on the same file (the command line) are seen by the next read.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+
+use super::{SessionStore, StoreError, UserStore};
+use crate::config::Expiry;
+use crate::domain::{Digest32, Session, User, email_key};
+
+/// The schema, one step per entry; `PRAGMA user_version` records how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite_001.sql")];
+
+/// How many reader connections a file database keeps.
+const READERS: usize = 4;
+
+/// An SQLite database holding users and sessions.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    /// Empty for an in-memory database, which has only the one connection.
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::DiskFull) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(2))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    // IMMEDIATE takes the write lock first, so two processes starting at once migrate in turn.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let applied = usize::try_from(version).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) the database file at `path`.
+    pub fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let open = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            configure(&conn)?;
+            Ok(conn)
+        };
+        let mut writer = open()
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "SQLite could not switch to WAL mode");
+        }
+        migrate(&mut writer).map_err(map_err)?;
+        let readers = (0..READERS)
+            .map(|_| open().map(Mutex::new))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_err)?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Opens a private in-memory database.
+    pub fn open_memory() -> Result<Self, StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(map_err)?;
+        configure(&conn).map_err(map_err)?;
+        migrate(&mut conn).map_err(map_err)?;
+        Ok(Self {
+            writer: Mutex::new(conn),
+            readers: Vec::new(),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = if self.readers.is_empty() {
+            &self.writer
+        } else {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+            &self.readers[i]
+        };
+        f(&lock(conn)).map_err(map_err)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        f(&lock(&self.writer)).map_err(map_err)
+    }
+
+    /// Folds the write-ahead log into the database file; called at shutdown.
+    pub fn checkpoint(&self) {
+        if !self.readers.is_empty()
+            && let Err(e) = lock(&self.writer)
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA optimize;")
+        {
+            tracing::warn!(error = %e, "SQLite checkpoint at shutdown failed");
+        }
+    }
+}
+
+const USER_COLS: &str =
+    "id, email, password_hash, first_name, last_name, created_at, updated_at, is_admin";
+
+fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        first_name: r.get(3)?,
+        last_name: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+        is_admin: r.get(7)?,
+    })
+}
+
+const SESSION_COLS: &str = "id, digest, user_id, created_at, last_seen_at, ip, user_agent";
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: r.get(0)?,
+        digest: r.get(1)?,
+        user_id: r.get(2)?,
+        created_at: r.get(3)?,
+        last_seen_at: r.get(4)?,
+        ip: r.get(5)?,
+        user_agent: r.get(6)?,
+    })
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn create(&self, u: &User) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO users (id, email, email_key, password_hash, first_name, last_name, \
+                 created_at, updated_at, is_admin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                u.id,
+                u.email,
+                email_key(&u.email),
+                u.password_hash,
+                u.first_name,
+                u.last_name,
+                u.created_at,
+                u.updated_at,
+                u.is_admin
+            ])
+            .map(drop)
+        })
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?
+                .query_row([id], user_from_row)
+                .optional()
+        })
+    }
+
+    async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users WHERE email_key = ?1"
+            ))?
+            .query_row([email_key(email)], user_from_row)
+            .optional()
+        })
+    }
+
+    async fn list(&self) -> Result<Vec<User>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLS} FROM users ORDER BY created_at, id"
+            ))?
+            .query_map([], user_from_row)?
+            .collect()
+        })
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT count(*) FROM users")?
+                .query_row([], |r| r.get(0))
+        })
+    }
+
+    async fn update(&self, u: &User) -> Result<bool, StoreError> {
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE users SET first_name = ?2, last_name = ?3, is_admin = ?4, updated_at = ?5 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                u.id,
+                u.first_name,
+                u.last_name,
+                u.is_admin,
+                u.updated_at
+            ])
+            .map(|n| n > 0)
+        })
+    }
+
+    async fn set_password(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+        self.write(|c| {
+            c.prepare_cached("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, hash, now])
+                .map(|n| n > 0)
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute([id])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn close(&self) {
+        self.checkpoint();
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert(&self, s: &Session) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO sessions (id, digest, user_id, created_at, last_seen_at, ip, user_agent) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![s.id, s.digest, s.user_id, s.created_at, s.last_seen_at, s.ip, s.user_agent])
+            .map(drop)
+        })
+    }
+
+    async fn get(&self, digest: &Digest32) -> Result<Option<Session>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE digest = ?1"
+            ))?
+            .query_row([digest], session_from_row)
+            .optional()
+        })
+    }
+
+    async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE sessions SET last_seen_at = ?2 WHERE digest = ?1 AND last_seen_at < ?2",
+            )?
+            .execute(params![digest, now])
+            .map(drop)
+        })
+    }
+
+    async fn delete(&self, digest: &Digest32) -> Result<bool, StoreError> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM sessions WHERE digest = ?1")?
+                .execute([digest])
+                .map(|n| n > 0)
+        })
+    }
+
+    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE user_id = ?1 ORDER BY created_at, id"
+            ))?
+            .query_map([user_id], session_from_row)?
+            .collect()
+        })
+    }
+
+    async fn delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
+                .execute([user_id])
+                .map(|n| n as u64)
+        })
+    }
+
+    async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError> {
+        // A limit that is off is NULL, and matches nothing.
+        let created_before = expiry.absolute.map(|d| now.saturating_sub(d));
+        let seen_before = expiry.idle.map(|i| now.saturating_sub(i));
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM sessions WHERE created_at <= ?1 OR last_seen_at <= ?2")?
+                .execute(params![created_before, seen_before])
+                .map(|n| n as u64)
+        })
+    }
+}

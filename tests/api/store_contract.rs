@@ -1,0 +1,886 @@
+//! The store contract: every backend must pass the same checks.
+//!
+//! The checks are written once, against `Arc<dyn UserStore>` / `Arc<dyn SessionStore>`, and know
+//! nothing of any backend. `user_store_contract!` and `session_store_contract!` turn them into one
+//! test per check for a backend: adding a backend is one macro line with a factory expression
+//! that evaluates (inside the async test, so it may `.await`) to `(store, guard)`, where the guard
+//! (a temporary directory, a container, `()`) lives as long as the test.
+
+use std::sync::Arc;
+
+use sesame::config::Expiry;
+use sesame::domain::{Session, User, new_id, token_digest};
+use sesame::store::memory::{MemorySessionStore, MemoryUserStore};
+use sesame::store::sqlite::SqliteStore;
+use sesame::store::{SessionStore, StoreError, UserStore};
+
+/// Expands to one test per check, each building its own store with `$make`.
+macro_rules! contract_tests {
+    ($make:expr; $( #[$attr:meta] $name:ident => $check:path; )*) => {
+        $(
+            #[$attr]
+            async fn $name() {
+                let (store, _guard) = $make;
+                $check(store).await;
+            }
+        )*
+    };
+}
+
+/// The user-store contract for one backend: `$make` evaluates to `(Arc<dyn UserStore>, guard)`.
+macro_rules! user_store_contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            contract_tests! { $make;
+                #[tokio::test]
+                create_then_get_by_id_and_by_email_ignoring_case => users::create_then_get;
+                #[tokio::test]
+                get_by_email_ignores_non_ascii_case => users::get_by_email_ignores_non_ascii_case;
+                #[tokio::test]
+                second_create_of_an_email_in_another_case_is_conflict_and_keeps_the_first =>
+                    users::second_create_of_an_email_is_conflict;
+                #[tokio::test]
+                second_create_of_a_non_ascii_email_in_another_case_is_conflict =>
+                    users::second_create_of_a_non_ascii_email_is_conflict;
+                #[tokio::test]
+                create_with_a_taken_id_is_conflict => users::create_with_a_taken_id_is_conflict;
+                #[tokio::test]
+                get_of_an_unknown_id_or_email_is_none => users::get_unknown_is_none;
+                #[tokio::test]
+                list_is_complete_and_ordered_oldest_first_then_by_id => users::list_is_ordered;
+                #[tokio::test]
+                count_follows_creates_and_deletes => users::count_follows_writes;
+                #[tokio::test]
+                update_changes_names_admin_and_updated_at_but_not_email_or_password =>
+                    users::update_changes_names_admin_and_updated_at;
+                #[tokio::test]
+                update_of_an_unknown_id_returns_false_and_creates_nothing =>
+                    users::update_unknown_is_false;
+                #[tokio::test]
+                set_password_changes_the_hash_and_updated_at_only =>
+                    users::set_password_changes_hash;
+                #[tokio::test]
+                set_password_of_an_unknown_id_returns_false => users::set_password_unknown_is_false;
+                #[tokio::test]
+                delete_returns_true_then_false_and_frees_the_email_for_reuse =>
+                    users::delete_then_reuse_email;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                twelve_concurrent_creates_of_one_email_give_one_ok_and_eleven_conflicts =>
+                    users::concurrent_creates_of_one_email;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                forty_concurrent_creates_of_distinct_emails_all_succeed =>
+                    users::concurrent_creates_of_distinct_emails;
+            }
+        }
+    };
+}
+
+/// The session-store contract for one backend: `$make` evaluates to
+/// `(Arc<dyn SessionStore>, guard)`.
+macro_rules! session_store_contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            contract_tests! { $make;
+                #[tokio::test]
+                insert_then_get_by_digest_returns_the_same_session_with_or_without_ip_and_agent =>
+                    sessions::insert_then_get;
+                #[tokio::test]
+                insert_of_a_taken_digest_is_conflict_and_keeps_the_first =>
+                    sessions::insert_of_a_taken_digest_is_conflict;
+                #[tokio::test]
+                get_of_an_unknown_digest_is_none => sessions::get_unknown_is_none;
+                #[tokio::test]
+                touch_moves_last_seen_at_forward_and_never_backwards =>
+                    sessions::touch_moves_forward;
+                #[tokio::test]
+                delete_returns_true_then_false_and_the_session_is_gone =>
+                    sessions::delete_then_gone;
+                #[tokio::test]
+                list_for_user_returns_only_that_users_sessions_oldest_first =>
+                    sessions::list_for_user_is_ordered_and_scoped;
+                #[tokio::test]
+                delete_for_user_removes_all_of_that_users_sessions_and_none_of_another =>
+                    sessions::delete_for_user_is_scoped;
+                #[tokio::test]
+                purge_expired_with_an_absolute_lifetime_removes_those_at_or_past_it =>
+                    sessions::purge_absolute;
+                #[tokio::test]
+                purge_expired_with_an_idle_timeout_removes_those_idle_at_or_past_it =>
+                    sessions::purge_idle;
+                #[tokio::test]
+                purge_expired_with_both_limits_removes_those_past_either => sessions::purge_both;
+                #[tokio::test]
+                purge_expired_with_no_limits_removes_nothing => sessions::purge_none;
+            }
+        }
+    };
+}
+
+user_store_contract!(
+    memory_users,
+    (
+        Arc::new(MemoryUserStore::default()) as Arc<dyn UserStore>,
+        ()
+    )
+);
+user_store_contract!(sqlite_file_users, {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_file(&dir.path().join("t.db")).unwrap();
+    (Arc::new(store) as Arc<dyn UserStore>, dir)
+});
+user_store_contract!(sqlite_memory_users, {
+    (
+        Arc::new(SqliteStore::open_memory().unwrap()) as Arc<dyn UserStore>,
+        (),
+    )
+});
+
+session_store_contract!(memory_sessions, {
+    (
+        Arc::new(MemorySessionStore::default()) as Arc<dyn SessionStore>,
+        (),
+    )
+});
+session_store_contract!(sqlite_file_sessions, {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_file(&dir.path().join("t.db")).unwrap();
+    (Arc::new(store) as Arc<dyn SessionStore>, dir)
+});
+session_store_contract!(sqlite_memory_sessions, {
+    (
+        Arc::new(SqliteStore::open_memory().unwrap()) as Arc<dyn SessionStore>,
+        (),
+    )
+});
+
+/// A plausible "now", in Unix seconds.
+const T: i64 = 1_700_000_000;
+
+/// Compares every field (`User`'s `Debug` hides most of them, so `assert_eq!` would not say which).
+fn assert_same_user(got: &User, want: &User) {
+    assert_eq!(got.id, want.id, "id");
+    assert_eq!(got.email, want.email, "email of {}", want.id);
+    assert_eq!(
+        got.password_hash, want.password_hash,
+        "password_hash of {}",
+        want.id
+    );
+    assert_eq!(got.first_name, want.first_name, "first_name of {}", want.id);
+    assert_eq!(got.last_name, want.last_name, "last_name of {}", want.id);
+    assert_eq!(got.created_at, want.created_at, "created_at of {}", want.id);
+    assert_eq!(got.updated_at, want.updated_at, "updated_at of {}", want.id);
+    assert_eq!(got.is_admin, want.is_admin, "is_admin of {}", want.id);
+}
+
+/// Compares every field (`Session`'s `Debug` hides some of them).
+fn assert_same_session(got: &Session, want: &Session) {
+    assert_eq!(got.id, want.id, "id");
+    assert_eq!(got.digest, want.digest, "digest of {}", want.id);
+    assert_eq!(got.user_id, want.user_id, "user_id of {}", want.id);
+    assert_eq!(got.created_at, want.created_at, "created_at of {}", want.id);
+    assert_eq!(
+        got.last_seen_at, want.last_seen_at,
+        "last_seen_at of {}",
+        want.id
+    );
+    assert_eq!(got.ip, want.ip, "ip of {}", want.id);
+    assert_eq!(got.user_agent, want.user_agent, "user_agent of {}", want.id);
+}
+
+mod users {
+    use super::*;
+
+    /// A user with a fresh id, created and updated at `created_at`.
+    fn user(email: &str, created_at: i64) -> User {
+        User {
+            id: new_id(),
+            email: email.to_owned(),
+            password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+            first_name: Some("Ada".to_owned()),
+            last_name: None,
+            created_at,
+            updated_at: created_at,
+            is_admin: false,
+        }
+    }
+
+    async fn must_get(s: &Arc<dyn UserStore>, id: &str) -> User {
+        s.get(id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("user {id} not found by id"))
+    }
+
+    async fn must_get_by_email(s: &Arc<dyn UserStore>, email: &str) -> User {
+        s.get_by_email(email)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user found by email {email:?}"))
+    }
+
+    pub async fn create_then_get(s: Arc<dyn UserStore>) {
+        let mut u = user("Bob.Smith@Example.COM", T);
+        u.last_name = Some("Smith".to_owned());
+        u.is_admin = true;
+        s.create(&u).await.unwrap();
+
+        assert_same_user(&must_get(&s, &u.id).await, &u);
+        for email in [
+            "Bob.Smith@Example.COM",
+            "bob.smith@example.com",
+            "BOB.SMITH@EXAMPLE.COM",
+        ] {
+            // The email comes back as given, whatever case it is looked up with.
+            assert_same_user(&must_get_by_email(&s, email).await, &u);
+        }
+    }
+
+    pub async fn get_by_email_ignores_non_ascii_case(s: Arc<dyn UserStore>) {
+        let u = user("ÉLODIE@x.io", T);
+        s.create(&u).await.unwrap();
+        for email in ["ÉLODIE@x.io", "élodie@x.io", "Élodie@X.IO", "éLODIE@x.io"] {
+            assert_same_user(&must_get_by_email(&s, email).await, &u);
+        }
+        // Case, not accents: an unaccented address is another one.
+        assert!(s.get_by_email("elodie@x.io").await.unwrap().is_none());
+    }
+
+    pub async fn second_create_of_an_email_is_conflict(s: Arc<dyn UserStore>) {
+        let first = user("Bob@Example.com", T);
+        s.create(&first).await.unwrap();
+
+        let mut second = user("bob@EXAMPLE.COM", T + 5);
+        second.first_name = Some("Mallory".to_owned());
+        second.is_admin = true;
+        assert_eq!(s.create(&second).await, Err(StoreError::Conflict));
+        // Same email in exactly the same case, too.
+        let third = user("Bob@Example.com", T + 6);
+        assert_eq!(s.create(&third).await, Err(StoreError::Conflict));
+
+        assert_same_user(&must_get_by_email(&s, "bob@example.com").await, &first);
+        assert_same_user(&must_get(&s, &first.id).await, &first);
+        assert!(s.get(&second.id).await.unwrap().is_none());
+        assert!(s.get(&third.id).await.unwrap().is_none());
+        assert_eq!(s.count().await.unwrap(), 1);
+    }
+
+    pub async fn second_create_of_a_non_ascii_email_is_conflict(s: Arc<dyn UserStore>) {
+        let first = user("élodie@x.io", T);
+        s.create(&first).await.unwrap();
+        let second = user("ÉLODIE@x.io", T + 1);
+        assert_eq!(s.create(&second).await, Err(StoreError::Conflict));
+        assert_same_user(&must_get_by_email(&s, "ÉLODIE@x.io").await, &first);
+        assert!(s.get(&second.id).await.unwrap().is_none());
+        assert_eq!(s.count().await.unwrap(), 1);
+    }
+
+    pub async fn create_with_a_taken_id_is_conflict(s: Arc<dyn UserStore>) {
+        let first = user("first@x.io", T);
+        s.create(&first).await.unwrap();
+        let mut second = user("second@x.io", T + 1);
+        second.id.clone_from(&first.id);
+        assert_eq!(s.create(&second).await, Err(StoreError::Conflict));
+        assert_same_user(&must_get(&s, &first.id).await, &first);
+        assert!(s.get_by_email("second@x.io").await.unwrap().is_none());
+        assert_eq!(s.count().await.unwrap(), 1);
+    }
+
+    pub async fn get_unknown_is_none(s: Arc<dyn UserStore>) {
+        // On an empty store...
+        assert!(s.get(&new_id()).await.unwrap().is_none());
+        assert!(s.get("").await.unwrap().is_none());
+        assert!(s.get_by_email("nobody@x.io").await.unwrap().is_none());
+        assert!(s.get_by_email("").await.unwrap().is_none());
+        // ...and on one that holds someone else.
+        let u = user("somebody@x.io", T);
+        s.create(&u).await.unwrap();
+        assert!(s.get(&new_id()).await.unwrap().is_none());
+        assert!(s.get_by_email("nobody@x.io").await.unwrap().is_none());
+        assert!(s.get_by_email("somebody@x.i").await.unwrap().is_none());
+        assert!(s.get_by_email("omebody@x.io").await.unwrap().is_none());
+    }
+
+    pub async fn list_is_ordered(s: Arc<dyn UserStore>) {
+        assert!(s.list().await.unwrap().is_empty());
+
+        // Created out of order, with ties on created_at broken by id.
+        let mut made = Vec::new();
+        for (id, created_at) in [
+            ("user-b", T + 200),
+            ("user-z", T + 100),
+            ("user-a", T + 200),
+            ("user-0", T + 300),
+            ("user-m", T + 100),
+            ("user-y", T - 50),
+        ] {
+            let mut u = user(&format!("{id}@x.io"), created_at);
+            u.id = id.to_owned();
+            // updated_at must not matter for the order.
+            u.updated_at = T + 1000 - created_at;
+            s.create(&u).await.unwrap();
+            made.push(u);
+        }
+        made.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+
+        let listed = s.list().await.unwrap();
+        let ids: Vec<&str> = listed.iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["user-y", "user-m", "user-z", "user-a", "user-b", "user-0"]
+        );
+        for (got, want) in listed.iter().zip(&made) {
+            assert_same_user(got, want);
+        }
+    }
+
+    pub async fn count_follows_writes(s: Arc<dyn UserStore>) {
+        assert_eq!(s.count().await.unwrap(), 0);
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let u = user(&format!("u{i}@x.io"), T + i);
+            s.create(&u).await.unwrap();
+            ids.push(u.id);
+            assert_eq!(s.count().await.unwrap(), (i + 1) as u64);
+        }
+        // A failed create counts nothing.
+        assert_eq!(
+            s.create(&user("U0@x.io", T)).await,
+            Err(StoreError::Conflict)
+        );
+        assert_eq!(s.count().await.unwrap(), 5);
+
+        assert!(s.delete(&ids[2]).await.unwrap());
+        assert_eq!(s.count().await.unwrap(), 4);
+        assert!(!s.delete(&ids[2]).await.unwrap());
+        assert_eq!(s.count().await.unwrap(), 4);
+        assert_eq!(s.list().await.unwrap().len(), 4);
+    }
+
+    pub async fn update_changes_names_admin_and_updated_at(s: Arc<dyn UserStore>) {
+        let mut u = user("ada@x.io", T);
+        u.first_name = Some("Ada".to_owned());
+        u.last_name = None;
+        s.create(&u).await.unwrap();
+        let other = user("other@x.io", T);
+        s.create(&other).await.unwrap();
+
+        let mut changed = u.clone();
+        changed.first_name = None;
+        changed.last_name = Some("Lovelace".to_owned());
+        changed.is_admin = true;
+        changed.updated_at = T + 60;
+        // Not the update's business: the email and the password hash stay as stored.
+        changed.email = "someone.else@x.io".to_owned();
+        changed.password_hash = Some("not-a-hash".to_owned());
+        assert!(s.update(&changed).await.unwrap());
+
+        let want = User {
+            first_name: None,
+            last_name: Some("Lovelace".to_owned()),
+            is_admin: true,
+            updated_at: T + 60,
+            ..u.clone()
+        };
+        assert_same_user(&must_get(&s, &u.id).await, &want);
+        assert_same_user(&must_get_by_email(&s, "ada@x.io").await, &want);
+        assert!(s.get_by_email("someone.else@x.io").await.unwrap().is_none());
+        // Nobody else changed.
+        assert_same_user(&must_get(&s, &other.id).await, &other);
+
+        // And back again: names set, admin cleared.
+        let back = User {
+            first_name: Some("Augusta".to_owned()),
+            last_name: Some("King".to_owned()),
+            is_admin: false,
+            updated_at: T + 120,
+            ..want.clone()
+        };
+        assert!(s.update(&back).await.unwrap());
+        assert_same_user(&must_get(&s, &u.id).await, &back);
+    }
+
+    pub async fn update_unknown_is_false(s: Arc<dyn UserStore>) {
+        let existing = user("exists@x.io", T);
+        s.create(&existing).await.unwrap();
+        let ghost = user("ghost@x.io", T);
+        assert!(!s.update(&ghost).await.unwrap());
+        assert!(s.get(&ghost.id).await.unwrap().is_none());
+        assert!(s.get_by_email("ghost@x.io").await.unwrap().is_none());
+        assert_eq!(s.count().await.unwrap(), 1);
+        assert_same_user(&must_get(&s, &existing.id).await, &existing);
+    }
+
+    pub async fn set_password_changes_hash(s: Arc<dyn UserStore>) {
+        let mut u = user("pw@x.io", T);
+        u.password_hash = None;
+        s.create(&u).await.unwrap();
+        let other = user("other@x.io", T);
+        s.create(&other).await.unwrap();
+
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA";
+        assert!(s.set_password(&u.id, hash, T + 30).await.unwrap());
+        let want = User {
+            password_hash: Some(hash.to_owned()),
+            updated_at: T + 30,
+            ..u.clone()
+        };
+        assert_same_user(&must_get(&s, &u.id).await, &want);
+        assert_same_user(&must_get_by_email(&s, "PW@x.io").await, &want);
+
+        // A second change replaces the first.
+        let legacy = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+        assert!(s.set_password(&u.id, legacy, T + 90).await.unwrap());
+        let want = User {
+            password_hash: Some(legacy.to_owned()),
+            updated_at: T + 90,
+            ..u
+        };
+        assert_same_user(&must_get(&s, &want.id).await, &want);
+        assert_same_user(&must_get(&s, &other.id).await, &other);
+    }
+
+    pub async fn set_password_unknown_is_false(s: Arc<dyn UserStore>) {
+        let existing = user("exists@x.io", T);
+        s.create(&existing).await.unwrap();
+        let ghost = new_id();
+        assert!(!s.set_password(&ghost, "hash", T + 1).await.unwrap());
+        assert!(s.get(&ghost).await.unwrap().is_none());
+        assert_eq!(s.count().await.unwrap(), 1);
+        assert_same_user(&must_get(&s, &existing.id).await, &existing);
+    }
+
+    pub async fn delete_then_reuse_email(s: Arc<dyn UserStore>) {
+        let u = user("Gone@x.io", T);
+        s.create(&u).await.unwrap();
+        let stays = user("stays@x.io", T);
+        s.create(&stays).await.unwrap();
+
+        assert!(s.delete(&u.id).await.unwrap());
+        assert!(s.get(&u.id).await.unwrap().is_none());
+        assert!(s.get_by_email("gone@x.io").await.unwrap().is_none());
+        assert!(!s.delete(&u.id).await.unwrap());
+        assert!(!s.delete(&new_id()).await.unwrap());
+        assert_same_user(&must_get(&s, &stays.id).await, &stays);
+        assert_eq!(s.count().await.unwrap(), 1);
+
+        // The email (in any case) is free again, for a new user with a new id.
+        let again = user("GONE@X.IO", T + 10);
+        s.create(&again).await.unwrap();
+        assert_same_user(&must_get_by_email(&s, "gone@x.io").await, &again);
+        assert_eq!(s.count().await.unwrap(), 2);
+    }
+
+    pub async fn concurrent_creates_of_one_email(s: Arc<dyn UserStore>) {
+        const N: usize = 12;
+        let barrier = Arc::new(tokio::sync::Barrier::new(N));
+        let cases = ["race@x.io", "RACE@X.IO", "Race@x.io", "rAcE@x.Io"];
+        let tasks: Vec<_> = (0..N)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                let u = user(cases[i % cases.len()], T);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let result = s.create(&u).await;
+                    (u, result)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                (u, Ok(())) => winners.push(u),
+                (_, Err(StoreError::Conflict)) => conflicts += 1,
+                (u, Err(e)) => panic!("create of {} failed with {e:?}, not Conflict", u.email),
+            }
+        }
+        assert_eq!(
+            (winners.len(), conflicts),
+            (1, N - 1),
+            "(Ok, Conflict) among {N} creates"
+        );
+        assert_same_user(&must_get_by_email(&s, "race@x.io").await, &winners[0]);
+        assert_eq!(s.count().await.unwrap(), 1);
+        assert_eq!(s.list().await.unwrap().len(), 1);
+    }
+
+    pub async fn concurrent_creates_of_distinct_emails(s: Arc<dyn UserStore>) {
+        const N: usize = 40;
+        let barrier = Arc::new(tokio::sync::Barrier::new(N));
+        let tasks: Vec<_> = (0..N)
+            .map(|i| {
+                let (s, barrier) = (s.clone(), barrier.clone());
+                let u = user(&format!("user{i}@x.io"), T + (i % 3) as i64);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let result = s.create(&u).await;
+                    (u, result)
+                })
+            })
+            .collect();
+        let mut made = Vec::new();
+        for task in tasks {
+            let (u, result) = task.await.unwrap();
+            assert_eq!(result, Ok(()), "create of {}", u.email);
+            made.push(u);
+        }
+        assert_eq!(s.count().await.unwrap(), N as u64);
+        assert_eq!(s.list().await.unwrap().len(), N);
+        for u in &made {
+            assert_same_user(&must_get_by_email(&s, &u.email.to_uppercase()).await, u);
+            assert_same_user(&must_get(&s, &u.id).await, u);
+        }
+    }
+}
+
+mod sessions {
+    use super::*;
+
+    /// A session of `user_id` for `token`, without client details.
+    fn session(token: &str, user_id: &str, created_at: i64, last_seen_at: i64) -> Session {
+        Session {
+            id: new_id(),
+            digest: token_digest(token),
+            user_id: user_id.to_owned(),
+            created_at,
+            last_seen_at,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    async fn insert_all(s: &Arc<dyn SessionStore>, sessions: &[&Session]) {
+        for session in sessions {
+            s.insert(session).await.unwrap();
+        }
+    }
+
+    async fn must_get(s: &Arc<dyn SessionStore>, want: &Session) -> Session {
+        s.get(&want.digest)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("session {} not found", want.id))
+    }
+
+    async fn is_gone(s: &Arc<dyn SessionStore>, session: &Session) -> bool {
+        s.get(&session.digest).await.unwrap().is_none()
+    }
+
+    /// Asserts, for each `(name, session, alive)`, whether the session is still stored (by `get`),
+    /// unchanged if so.
+    async fn assert_alive(s: &Arc<dyn SessionStore>, sessions: &[(&str, &Session, bool)]) {
+        for (name, session, alive) in sessions {
+            match s.get(&session.digest).await.unwrap() {
+                Some(got) if *alive => assert_same_session(&got, session),
+                Some(_) => panic!("session {name:?} should have been purged"),
+                None if *alive => panic!("session {name:?} should not have been purged"),
+                None => {}
+            }
+        }
+    }
+
+    pub async fn insert_then_get(s: Arc<dyn SessionStore>) {
+        let bare = session("token-bare", "user-1", T, T);
+        let full = Session {
+            ip: Some("2001:db8::7".to_owned()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 «ünïcödé»".to_owned()),
+            ..session("token-full", "user-1", T - 100, T - 10)
+        };
+        let half = Session {
+            ip: Some("203.0.113.9".to_owned()),
+            ..session("token-half", "user-2", T, T)
+        };
+        insert_all(&s, &[&bare, &full, &half]).await;
+
+        assert_same_session(&must_get(&s, &bare).await, &bare);
+        assert_same_session(&must_get(&s, &full).await, &full);
+        assert_same_session(&must_get(&s, &half).await, &half);
+        // `get` never writes: reading again gives the same.
+        assert_same_session(&must_get(&s, &full).await, &full);
+    }
+
+    pub async fn insert_of_a_taken_digest_is_conflict(s: Arc<dyn SessionStore>) {
+        let first = session("same-token", "user-1", T, T);
+        s.insert(&first).await.unwrap();
+        let second = session("same-token", "user-2", T + 5, T + 5);
+        assert_eq!(s.insert(&second).await, Err(StoreError::Conflict));
+        assert_same_session(&must_get(&s, &first).await, &first);
+    }
+
+    pub async fn get_unknown_is_none(s: Arc<dyn SessionStore>) {
+        assert!(s.get(&token_digest("nothing")).await.unwrap().is_none());
+        assert!(s.get(&[0u8; 32]).await.unwrap().is_none());
+        let known = session("known", "user-1", T, T);
+        s.insert(&known).await.unwrap();
+        assert!(s.get(&token_digest("unknown")).await.unwrap().is_none());
+        // The digest is the key, not the token or the handle.
+        assert!(s.get(&token_digest(&known.id)).await.unwrap().is_none());
+    }
+
+    pub async fn touch_moves_forward(s: Arc<dyn SessionStore>) {
+        let a = session("touch-a", "user-1", T, T);
+        let b = session("touch-b", "user-1", T, T);
+        insert_all(&s, &[&a, &b]).await;
+
+        s.touch(&a.digest, T + 500).await.unwrap();
+        let moved = Session {
+            last_seen_at: T + 500,
+            ..a.clone()
+        };
+        assert_same_session(&must_get(&s, &a).await, &moved);
+
+        // Never backwards: an older (or equal) time keeps the newer value.
+        s.touch(&a.digest, T + 200).await.unwrap();
+        assert_same_session(&must_get(&s, &a).await, &moved);
+        s.touch(&a.digest, T + 500).await.unwrap();
+        assert_same_session(&must_get(&s, &a).await, &moved);
+        s.touch(&a.digest, T - 1000).await.unwrap();
+        assert_same_session(&must_get(&s, &a).await, &moved);
+
+        // Forward again.
+        s.touch(&a.digest, T + 501).await.unwrap();
+        assert_same_session(
+            &must_get(&s, &a).await,
+            &Session {
+                last_seen_at: T + 501,
+                ..a
+            },
+        );
+
+        // Only the touched session moved, and touching an unknown digest creates nothing.
+        assert_same_session(&must_get(&s, &b).await, &b);
+        let ghost = token_digest("ghost");
+        s.touch(&ghost, T + 1).await.unwrap();
+        assert!(s.get(&ghost).await.unwrap().is_none());
+    }
+
+    pub async fn delete_then_gone(s: Arc<dyn SessionStore>) {
+        let a = session("del-a", "user-1", T, T);
+        let b = session("del-b", "user-1", T + 1, T + 1);
+        insert_all(&s, &[&a, &b]).await;
+
+        assert!(s.delete(&a.digest).await.unwrap());
+        assert!(is_gone(&s, &a).await);
+        assert!(!s.delete(&a.digest).await.unwrap());
+        assert!(is_gone(&s, &a).await);
+        // Touching a deleted session does not bring it back.
+        s.touch(&a.digest, T + 100).await.unwrap();
+        assert!(is_gone(&s, &a).await);
+        let listed = s.list_for_user("user-1").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_same_session(&listed[0], &b);
+        assert_same_session(&must_get(&s, &b).await, &b);
+        assert!(!s.delete(&token_digest("never")).await.unwrap());
+    }
+
+    pub async fn list_for_user_is_ordered_and_scoped(s: Arc<dyn SessionStore>) {
+        assert!(s.list_for_user("alice").await.unwrap().is_empty());
+
+        // Inserted out of order; last_seen_at must not matter for the order.
+        let a3 = session("a3", "alice", T + 300, T + 300);
+        let a1 = session("a1", "alice", T + 100, T + 900);
+        let a2 = session("a2", "alice", T + 200, T + 200);
+        let b1 = session("b1", "bob", T + 150, T + 150);
+        let b0 = session("b0", "bob", T - 150, T + 150);
+        // A user id that is a prefix of another's is another user.
+        let p = session("p", "alic", T, T);
+        insert_all(&s, &[&a3, &b1, &a1, &p, &b0, &a2]).await;
+
+        let alice = s.list_for_user("alice").await.unwrap();
+        assert_eq!(alice.len(), 3, "alice's sessions");
+        for (got, want) in alice.iter().zip([&a1, &a2, &a3]) {
+            assert_same_session(got, want);
+        }
+        let bob = s.list_for_user("bob").await.unwrap();
+        assert_eq!(bob.len(), 2, "bob's sessions");
+        for (got, want) in bob.iter().zip([&b0, &b1]) {
+            assert_same_session(got, want);
+        }
+        assert!(s.list_for_user("carol").await.unwrap().is_empty());
+        assert!(s.list_for_user("ALICE").await.unwrap().is_empty());
+    }
+
+    pub async fn delete_for_user_is_scoped(s: Arc<dyn SessionStore>) {
+        let a: Vec<Session> = (0..3)
+            .map(|i| session(&format!("a{i}"), "alice", T + i, T + i))
+            .collect();
+        let b: Vec<Session> = (0..2)
+            .map(|i| session(&format!("b{i}"), "bob", T + i, T + i))
+            .collect();
+        for x in a.iter().chain(&b) {
+            s.insert(x).await.unwrap();
+        }
+
+        assert_eq!(s.delete_for_user("alice").await.unwrap(), 3);
+        for x in &a {
+            assert!(is_gone(&s, x).await, "alice's session {} survived", x.id);
+        }
+        assert!(s.list_for_user("alice").await.unwrap().is_empty());
+        for x in &b {
+            assert_same_session(&must_get(&s, x).await, x);
+        }
+        assert_eq!(s.list_for_user("bob").await.unwrap().len(), 2);
+
+        assert_eq!(s.delete_for_user("alice").await.unwrap(), 0);
+        assert_eq!(s.delete_for_user("nobody").await.unwrap(), 0);
+        assert_eq!(s.delete_for_user("bob").await.unwrap(), 2);
+        assert!(s.list_for_user("bob").await.unwrap().is_empty());
+    }
+
+    pub async fn purge_absolute(s: Arc<dyn SessionStore>) {
+        const D: i64 = 3600;
+        let expiry = Expiry {
+            absolute: Some(D),
+            idle: None,
+        };
+        // created_at + D == T: expired at T, not at T - 1.
+        let boundary = session("boundary", "u1", T - D, T);
+        // created_at + D == T + 1: not expired at T, however long idle.
+        let just_alive = session("just-alive", "u2", T - D + 1, T - D + 1);
+        let long_gone = session("long-gone", "u1", T - D - 500, T);
+        let fresh = session("fresh", "u2", T, T);
+        insert_all(&s, &[&boundary, &just_alive, &long_gone, &fresh]).await;
+
+        assert_eq!(
+            s.purge_expired(T - 1, expiry).await.unwrap(),
+            1,
+            "purged at T - 1"
+        );
+        assert_alive(
+            &s,
+            &[
+                ("boundary", &boundary, true),
+                ("just-alive", &just_alive, true),
+                ("long-gone", &long_gone, false),
+                ("fresh", &fresh, true),
+            ],
+        )
+        .await;
+
+        assert_eq!(s.purge_expired(T, expiry).await.unwrap(), 1, "purged at T");
+        assert_alive(
+            &s,
+            &[
+                ("boundary", &boundary, false),
+                ("just-alive", &just_alive, true),
+                ("fresh", &fresh, true),
+            ],
+        )
+        .await;
+
+        assert_eq!(
+            s.purge_expired(T, expiry).await.unwrap(),
+            0,
+            "purged again at T"
+        );
+        assert_eq!(s.list_for_user("u1").await.unwrap().len(), 0);
+        assert_eq!(s.list_for_user("u2").await.unwrap().len(), 2);
+    }
+
+    pub async fn purge_idle(s: Arc<dyn SessionStore>) {
+        const I: i64 = 900;
+        let expiry = Expiry {
+            absolute: None,
+            idle: Some(I),
+        };
+        // last_seen_at + I == T: expired at T, not at T - 1.
+        let boundary = session("boundary", "u1", T - I - 10, T - I);
+        // last_seen_at + I == T + 1: not expired at T, however old.
+        let just_alive = session("just-alive", "u2", T - 10_000_000, T - I + 1);
+        let long_idle = session("long-idle", "u1", T - I - 500, T - I - 500);
+        // Idle long ago, but touched since.
+        let touched = session("touched", "u2", T - 5000, T - 5000);
+        let fresh = session("fresh", "u2", T, T);
+        insert_all(&s, &[&boundary, &just_alive, &long_idle, &touched, &fresh]).await;
+        s.touch(&touched.digest, T - 10).await.unwrap();
+        let touched = Session {
+            last_seen_at: T - 10,
+            ..touched
+        };
+
+        assert_eq!(
+            s.purge_expired(T - 1, expiry).await.unwrap(),
+            1,
+            "purged at T - 1"
+        );
+        assert_alive(
+            &s,
+            &[
+                ("boundary", &boundary, true),
+                ("just-alive", &just_alive, true),
+                ("long-idle", &long_idle, false),
+                ("touched", &touched, true),
+                ("fresh", &fresh, true),
+            ],
+        )
+        .await;
+
+        assert_eq!(s.purge_expired(T, expiry).await.unwrap(), 1, "purged at T");
+        assert_alive(
+            &s,
+            &[
+                ("boundary", &boundary, false),
+                ("just-alive", &just_alive, true),
+                ("touched", &touched, true),
+                ("fresh", &fresh, true),
+            ],
+        )
+        .await;
+        assert_eq!(
+            s.purge_expired(T, expiry).await.unwrap(),
+            0,
+            "purged again at T"
+        );
+    }
+
+    pub async fn purge_both(s: Arc<dyn SessionStore>) {
+        let expiry = Expiry {
+            absolute: Some(3600),
+            idle: Some(900),
+        };
+        let too_old = session("too-old", "u1", T - 3600, T);
+        let too_idle = session("too-idle", "u1", T - 1000, T - 900);
+        let both = session("both", "u2", T - 7200, T - 7200);
+        let alive = session("alive", "u2", T - 3599, T - 899);
+        insert_all(&s, &[&too_old, &too_idle, &both, &alive]).await;
+
+        assert_eq!(s.purge_expired(T, expiry).await.unwrap(), 3);
+        assert_alive(
+            &s,
+            &[
+                ("too-old", &too_old, false),
+                ("too-idle", &too_idle, false),
+                ("both", &both, false),
+                ("alive", &alive, true),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn purge_none(s: Arc<dyn SessionStore>) {
+        let expiry = Expiry {
+            absolute: None,
+            idle: None,
+        };
+        let ancient = session("ancient", "u1", 0, 0);
+        let old = session("old", "u1", T - 10_000_000, T - 10_000_000);
+        let fresh = session("fresh", "u2", T, T);
+        insert_all(&s, &[&ancient, &old, &fresh]).await;
+
+        assert_eq!(s.purge_expired(T, expiry).await.unwrap(), 0);
+        assert_eq!(s.purge_expired(i64::MAX, expiry).await.unwrap(), 0);
+        assert_alive(
+            &s,
+            &[
+                ("ancient", &ancient, true),
+                ("old", &old, true),
+                ("fresh", &fresh, true),
+            ],
+        )
+        .await;
+    }
+}

@@ -1,0 +1,242 @@
+//! Test helpers: spawn the real server on port 0 with a temporary SQLite database and a manual
+//! clock, and talk to it over HTTP with explicit cookies.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use sesame::app::{self, Running};
+use sesame::clock::ManualClock;
+use sesame::config::{RawConfig, Settings};
+use sesame::domain::{Secret, User};
+use sesame::service::NewUser;
+use tempfile::TempDir;
+
+/// A fixed starting time: 2024-01-01T00:00:00Z.
+pub const T0: i64 = 1_704_067_200;
+
+/// Password used for users made by the helpers.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running sesame.
+pub struct TestApp {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub dir: Arc<TempDir>,
+    pub raw: RawConfig,
+    running: Option<Running>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The session cookie value set by this response, if any.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers.get_all("set-cookie").iter().find_map(|v| {
+            let v = v.to_str().ok()?;
+            let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=')?;
+            (k == name).then(|| val.to_owned())
+        })
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, message: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(
+            self.body,
+            serde_json::json!({ "error": message }),
+            "status {status}"
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "content-type {:?}",
+            self.header("content-type")
+        );
+    }
+}
+
+impl TestApp {
+    /// A server with `AUTH_TYPE=auth_type` and the defaults otherwise.
+    pub async fn spawn(auth_type: &str) -> Self {
+        Self::spawn_with(|c| c.auth_type = auth_type.into()).await
+    }
+
+    /// A server configured by `f` on top of the test defaults (port 0, temporary SQLite).
+    pub async fn spawn_with(f: impl FnOnce(&mut RawConfig)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let mut raw = RawConfig {
+            api_host: "127.0.0.1".into(),
+            api_port: "0".into(),
+            database_url: format!("sqlite://{}", dir.path().join("sesame.db").display()),
+            ..RawConfig::default()
+        };
+        f(&mut raw);
+        Self::start(raw, Arc::new(ManualClock::new(T0)), dir).await
+    }
+
+    async fn start(raw: RawConfig, clock: Arc<ManualClock>, dir: Arc<TempDir>) -> Self {
+        let settings = Settings::from_raw(&raw).unwrap();
+        let running = app::start(settings, clock.clone(), None).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        Self {
+            base,
+            clock,
+            dir,
+            raw,
+            running: Some(running),
+        }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same database and clock.
+    pub async fn restart(mut self) -> Self {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+        Self::start(self.raw.clone(), self.clock.clone(), self.dir.clone()).await
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().unwrap()
+    }
+
+    /// Makes a user directly through the service.
+    pub async fn user(&self, email: &str, admin: bool) -> User {
+        self.running()
+            .app
+            .service
+            .create_user(NewUser {
+                email: email.into(),
+                password: Secret::new(PASSWORD),
+                first_name: None,
+                last_name: None,
+                is_admin: admin,
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A client with no credentials.
+    pub fn anon(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// A client carrying the session cookie `token`.
+    pub fn with_cookie(&self, token: &str) -> Client {
+        let mut c = self.anon();
+        let name = &self.raw.session_name;
+        c.headers.insert(
+            "cookie",
+            HeaderValue::from_str(&format!("{name}={token}")).unwrap(),
+        );
+        c
+    }
+
+    /// Logs in over HTTP and returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self.anon().login_form(email, password).await;
+        assert_eq!(r.status, 200, "login failed: {}", r.text);
+        r.cookie(&self.raw.session_name).unwrap()
+    }
+
+    /// Makes a user and logs them in; returns the user and a client with their cookie.
+    pub async fn signed_in(&self, email: &str, admin: bool) -> (User, Client) {
+        let user = self.user(email, admin).await;
+        let token = self.login(email, PASSWORD).await;
+        (user, self.with_cookie(&token))
+    }
+}
+
+/// An HTTP client with fixed extra headers.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub headers: HeaderMap,
+}
+
+impl Client {
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers
+            .insert(name, HeaderValue::from_str(value).unwrap());
+        self
+    }
+
+    pub fn basic(self, email: &str, password: &str) -> Self {
+        use base64::Engine as _;
+        let enc = base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"));
+        self.header("authorization", &format!("Basic {enc}"))
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
+        let resp = rb.headers(self.headers.clone()).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.http.get(self.url(path))).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(self.http.delete(self.url(path))).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Resp {
+        self.send(self.http.post(self.url(path)).json(&body)).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: Value) -> Resp {
+        self.send(self.http.put(self.url(path)).json(&body)).await
+    }
+
+    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.send(
+            self.http
+                .request(m, self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn login_form(&self, email: &str, password: &str) -> Resp {
+        self.send(
+            self.http
+                .post(self.url("/auth_session/login"))
+                .form(&[("email", email), ("password", password)]),
+        )
+        .await
+    }
+}
