@@ -380,7 +380,7 @@ impl Service {
         let Some(store) = &self.sessions else {
             return Ok(0);
         };
-        let n = store.delete_for_user(user_id).await?;
+        let n = store.delete_for_user(user_id, None).await?;
         if n > 0 {
             tracing::info!(event = "sessions_revoked", user_id = %user_id, count = n, "sessions revoked");
         }

@@ -6,7 +6,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
-use super::{SessionStore, StoreError, UserStore};
+use super::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
 use crate::config::Expiry;
 use crate::domain::{Digest32, Session, User, email_key};
 
@@ -60,10 +60,14 @@ impl SessionStore for MemorySessionStore {
         Ok(v)
     }
 
-    async fn delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&Digest32>,
+    ) -> Result<u64, StoreError> {
         let mut map = write(&self.sessions);
         let before = map.len();
-        map.retain(|_, s| s.user_id != user_id);
+        map.retain(|d, s| s.user_id != user_id || Some(d) == except);
         Ok((before - map.len()) as u64)
     }
 
@@ -157,5 +161,49 @@ impl UserStore for MemoryUserStore {
             }
             None => Ok(false),
         }
+    }
+}
+
+/// Failed-login counts in this process's memory.
+#[derive(Default)]
+pub struct MemoryThrottleStore {
+    keys: RwLock<HashMap<String, Failures>>,
+}
+
+#[async_trait]
+impl ThrottleStore for MemoryThrottleStore {
+    async fn failures(&self, key: &str) -> Result<Option<Failures>, StoreError> {
+        Ok(read(&self.keys).get(key).copied())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: i64,
+        quiet: i64,
+    ) -> Result<Failures, StoreError> {
+        let mut keys = write(&self.keys);
+        let entry = keys.entry(key.to_owned()).or_insert(Failures {
+            count: 0,
+            last_at: now,
+        });
+        if entry.count > 0 && now.saturating_sub(entry.last_at) >= quiet {
+            entry.count = 0;
+        }
+        entry.count = entry.count.saturating_add(1);
+        entry.last_at = entry.last_at.max(now);
+        Ok(*entry)
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), StoreError> {
+        write(&self.keys).remove(key);
+        Ok(())
+    }
+
+    async fn purge(&self, before: i64) -> Result<u64, StoreError> {
+        let mut keys = write(&self.keys);
+        let n = keys.len();
+        keys.retain(|_, f| f.last_at > before);
+        Ok((n - keys.len()) as u64)
     }
 }

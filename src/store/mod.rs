@@ -69,10 +69,44 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete(&self, digest: &Digest32) -> Result<bool, StoreError>;
     /// Every session of a user, oldest first.
     async fn list_for_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
-    /// Deletes every session of a user; returns how many.
-    async fn delete_for_user(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Deletes every session of a user but the one with digest `except` (if given); returns how
+    /// many it deleted.
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&Digest32>,
+    ) -> Result<u64, StoreError>;
     /// Deletes every session expired at `now` under `expiry`; returns how many.
     async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError>;
+}
+
+/// Failed-login bookkeeping for one key (an account or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    /// Failures in a row, since the last success or quiet period.
+    pub count: u32,
+    /// Unix seconds of the last failure.
+    pub last_at: i64,
+}
+
+/// Counts failed logins per key, shared by every instance on the store so throttling holds
+/// across instances. Guarantees:
+/// - `record_failure` is atomic: of `n` racing calls on one key, the counts returned are
+///   `1..=n` in some order (starting over from 1 if the last failure is `quiet` seconds old or
+///   more).
+/// - A key never written or cleared reads as `None`.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync + 'static {
+    /// The failures recorded for `key`, if any.
+    async fn failures(&self, key: &str) -> Result<Option<Failures>, StoreError>;
+    /// Records a failure at `now` and returns the new state. A previous run of failures whose
+    /// last one is at least `quiet` seconds old is forgotten first.
+    async fn record_failure(&self, key: &str, now: i64, quiet: i64)
+    -> Result<Failures, StoreError>;
+    /// Forgets the failures of `key` (after a success).
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every run of failures whose last one is at or before `before`; returns how many.
+    async fn purge(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// The stores a configuration asks for.
@@ -85,6 +119,8 @@ pub struct Stores {
     /// The persistent session store of `DATABASE_URL` (or `SESSION_STORE_URL`), whatever
     /// `AUTH_TYPE` is: the command line acts on it.
     pub persistent_sessions: Arc<dyn SessionStore>,
+    /// Failed-login counts, in the database so every instance sees them.
+    pub throttle: Arc<dyn ThrottleStore>,
 }
 
 /// Opens (creating and migrating as needed) the stores `settings` names.
@@ -114,6 +150,7 @@ pub fn open(settings: &Settings) -> Result<Stores, StoreError> {
     Ok(Stores {
         users: db.clone(),
         sessions,
-        persistent_sessions: db,
+        persistent_sessions: db.clone(),
+        throttle: db,
     })
 }

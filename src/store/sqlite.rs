@@ -12,12 +12,15 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
-use super::{SessionStore, StoreError, UserStore};
+use super::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
 use crate::config::Expiry;
 use crate::domain::{Digest32, Session, User, email_key};
 
 /// The schema, one step per entry; `PRAGMA user_version` records how many are applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite_001.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/sqlite_001.sql"),
+    include_str!("migrations/sqlite_002.sql"),
+];
 
 /// How many reader connections a file database keeps.
 const READERS: usize = 4;
@@ -317,10 +320,14 @@ impl SessionStore for SqliteStore {
         })
     }
 
-    async fn delete_for_user(&self, user_id: &str) -> Result<u64, StoreError> {
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&Digest32>,
+    ) -> Result<u64, StoreError> {
         self.write(|c| {
-            c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1")?
-                .execute([user_id])
+            c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND digest IS NOT ?2")?
+                .execute(params![user_id, except])
                 .map(|n| n as u64)
         })
     }
@@ -332,6 +339,61 @@ impl SessionStore for SqliteStore {
         self.write(|c| {
             c.prepare_cached("DELETE FROM sessions WHERE created_at <= ?1 OR last_seen_at <= ?2")?
                 .execute(params![created_before, seen_before])
+                .map(|n| n as u64)
+        })
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn failures(&self, key: &str) -> Result<Option<Failures>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT failures, last_failure_at FROM login_failures WHERE key = ?1")?
+                .query_row([key], |r| {
+                    Ok(Failures {
+                        count: r.get(0)?,
+                        last_at: r.get(1)?,
+                    })
+                })
+                .optional()
+        })
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: i64,
+        quiet: i64,
+    ) -> Result<Failures, StoreError> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO login_failures (key, failures, last_failure_at) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   failures = CASE WHEN ?2 - last_failure_at >= ?3 THEN 1 ELSE failures + 1 END, \
+                   last_failure_at = max(last_failure_at, ?2) \
+                 RETURNING failures, last_failure_at",
+            )?
+            .query_row(params![key, now, quiet], |r| {
+                Ok(Failures {
+                    count: r.get(0)?,
+                    last_at: r.get(1)?,
+                })
+            })
+        })
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM login_failures WHERE key = ?1")?
+                .execute([key])
+                .map(drop)
+        })
+    }
+
+    async fn purge(&self, before: i64) -> Result<u64, StoreError> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM login_failures WHERE last_failure_at <= ?1")?
+                .execute([before])
                 .map(|n| n as u64)
         })
     }

@@ -9,5 +9,7 @@ mod gate;
 mod process;
 mod users;
 
-mod cli;
+#[macro_use]
 mod store_contract;
+
+mod cli;

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use sesame::config::Expiry;
 use sesame::domain::{Session, User, new_id, token_digest};
-use sesame::store::memory::{MemorySessionStore, MemoryUserStore};
+use sesame::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
 use sesame::store::sqlite::SqliteStore;
-use sesame::store::{SessionStore, StoreError, UserStore};
+use sesame::store::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
 
 /// Expands to one test per check, each building its own store with `$make`.
 macro_rules! contract_tests {
@@ -35,43 +35,43 @@ macro_rules! user_store_contract {
 
             contract_tests! { $make;
                 #[tokio::test]
-                create_then_get_by_id_and_by_email_ignoring_case => users::create_then_get;
+                create_then_get_by_id_and_by_email_ignoring_case => crate::store_contract::users::create_then_get;
                 #[tokio::test]
-                get_by_email_ignores_non_ascii_case => users::get_by_email_ignores_non_ascii_case;
+                get_by_email_ignores_non_ascii_case => crate::store_contract::users::get_by_email_ignores_non_ascii_case;
                 #[tokio::test]
                 second_create_of_an_email_in_another_case_is_conflict_and_keeps_the_first =>
-                    users::second_create_of_an_email_is_conflict;
+                    crate::store_contract::users::second_create_of_an_email_is_conflict;
                 #[tokio::test]
                 second_create_of_a_non_ascii_email_in_another_case_is_conflict =>
-                    users::second_create_of_a_non_ascii_email_is_conflict;
+                    crate::store_contract::users::second_create_of_a_non_ascii_email_is_conflict;
                 #[tokio::test]
-                create_with_a_taken_id_is_conflict => users::create_with_a_taken_id_is_conflict;
+                create_with_a_taken_id_is_conflict => crate::store_contract::users::create_with_a_taken_id_is_conflict;
                 #[tokio::test]
-                get_of_an_unknown_id_or_email_is_none => users::get_unknown_is_none;
+                get_of_an_unknown_id_or_email_is_none => crate::store_contract::users::get_unknown_is_none;
                 #[tokio::test]
-                list_is_complete_and_ordered_oldest_first_then_by_id => users::list_is_ordered;
+                list_is_complete_and_ordered_oldest_first_then_by_id => crate::store_contract::users::list_is_ordered;
                 #[tokio::test]
-                count_follows_creates_and_deletes => users::count_follows_writes;
+                count_follows_creates_and_deletes => crate::store_contract::users::count_follows_writes;
                 #[tokio::test]
                 update_changes_names_admin_and_updated_at_but_not_email_or_password =>
-                    users::update_changes_names_admin_and_updated_at;
+                    crate::store_contract::users::update_changes_names_admin_and_updated_at;
                 #[tokio::test]
                 update_of_an_unknown_id_returns_false_and_creates_nothing =>
-                    users::update_unknown_is_false;
+                    crate::store_contract::users::update_unknown_is_false;
                 #[tokio::test]
                 set_password_changes_the_hash_and_updated_at_only =>
-                    users::set_password_changes_hash;
+                    crate::store_contract::users::set_password_changes_hash;
                 #[tokio::test]
-                set_password_of_an_unknown_id_returns_false => users::set_password_unknown_is_false;
+                set_password_of_an_unknown_id_returns_false => crate::store_contract::users::set_password_unknown_is_false;
                 #[tokio::test]
                 delete_returns_true_then_false_and_frees_the_email_for_reuse =>
-                    users::delete_then_reuse_email;
+                    crate::store_contract::users::delete_then_reuse_email;
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 twelve_concurrent_creates_of_one_email_give_one_ok_and_eleven_conflicts =>
-                    users::concurrent_creates_of_one_email;
+                    crate::store_contract::users::concurrent_creates_of_one_email;
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 forty_concurrent_creates_of_distinct_emails_all_succeed =>
-                    users::concurrent_creates_of_distinct_emails;
+                    crate::store_contract::users::concurrent_creates_of_distinct_emails;
             }
         }
     };
@@ -87,34 +87,61 @@ macro_rules! session_store_contract {
             contract_tests! { $make;
                 #[tokio::test]
                 insert_then_get_by_digest_returns_the_same_session_with_or_without_ip_and_agent =>
-                    sessions::insert_then_get;
+                    crate::store_contract::sessions::insert_then_get;
                 #[tokio::test]
                 insert_of_a_taken_digest_is_conflict_and_keeps_the_first =>
-                    sessions::insert_of_a_taken_digest_is_conflict;
+                    crate::store_contract::sessions::insert_of_a_taken_digest_is_conflict;
                 #[tokio::test]
-                get_of_an_unknown_digest_is_none => sessions::get_unknown_is_none;
+                get_of_an_unknown_digest_is_none => crate::store_contract::sessions::get_unknown_is_none;
                 #[tokio::test]
                 touch_moves_last_seen_at_forward_and_never_backwards =>
-                    sessions::touch_moves_forward;
+                    crate::store_contract::sessions::touch_moves_forward;
                 #[tokio::test]
                 delete_returns_true_then_false_and_the_session_is_gone =>
-                    sessions::delete_then_gone;
+                    crate::store_contract::sessions::delete_then_gone;
                 #[tokio::test]
                 list_for_user_returns_only_that_users_sessions_oldest_first =>
-                    sessions::list_for_user_is_ordered_and_scoped;
+                    crate::store_contract::sessions::list_for_user_is_ordered_and_scoped;
                 #[tokio::test]
                 delete_for_user_removes_all_of_that_users_sessions_and_none_of_another =>
-                    sessions::delete_for_user_is_scoped;
+                    crate::store_contract::sessions::delete_for_user_is_scoped;
                 #[tokio::test]
                 purge_expired_with_an_absolute_lifetime_removes_those_at_or_past_it =>
-                    sessions::purge_absolute;
+                    crate::store_contract::sessions::purge_absolute;
                 #[tokio::test]
                 purge_expired_with_an_idle_timeout_removes_those_idle_at_or_past_it =>
-                    sessions::purge_idle;
+                    crate::store_contract::sessions::purge_idle;
                 #[tokio::test]
-                purge_expired_with_both_limits_removes_those_past_either => sessions::purge_both;
+                purge_expired_with_both_limits_removes_those_past_either => crate::store_contract::sessions::purge_both;
                 #[tokio::test]
-                purge_expired_with_no_limits_removes_nothing => sessions::purge_none;
+                purge_expired_with_no_limits_removes_nothing => crate::store_contract::sessions::purge_none;
+            }
+        }
+    };
+}
+
+/// The throttle-store contract for one backend: `$make` evaluates to
+/// `(Arc<dyn ThrottleStore>, guard)`.
+macro_rules! throttle_store_contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            contract_tests! { $make;
+                #[tokio::test]
+                an_unknown_key_has_no_failures => crate::store_contract::throttle::unknown_is_none;
+                #[tokio::test]
+                failures_count_up_per_key_and_clear_forgets_them =>
+                    crate::store_contract::throttle::counts_per_key_and_clears;
+                #[tokio::test]
+                a_quiet_period_starts_the_count_over =>
+                    crate::store_contract::throttle::quiet_period_restarts;
+                #[tokio::test]
+                purge_forgets_runs_that_ended_at_or_before_the_cutoff =>
+                    crate::store_contract::throttle::purge_by_last_failure;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                racing_failures_on_one_key_are_each_counted =>
+                    crate::store_contract::throttle::racing_failures_are_counted;
             }
         }
     };
@@ -137,6 +164,18 @@ user_store_contract!(sqlite_memory_users, {
         Arc::new(SqliteStore::open_memory().unwrap()) as Arc<dyn UserStore>,
         (),
     )
+});
+
+throttle_store_contract!(memory_throttle, {
+    (
+        Arc::new(MemoryThrottleStore::default()) as Arc<dyn ThrottleStore>,
+        (),
+    )
+});
+throttle_store_contract!(sqlite_file_throttle, {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_file(&dir.path().join("t.db")).unwrap();
+    (Arc::new(store) as Arc<dyn ThrottleStore>, dir)
 });
 
 session_store_contract!(memory_sessions, {
@@ -191,7 +230,7 @@ fn assert_same_session(got: &Session, want: &Session) {
     assert_eq!(got.user_agent, want.user_agent, "user_agent of {}", want.id);
 }
 
-mod users {
+pub(crate) mod users {
     use super::*;
 
     /// A user with a fresh id, created and updated at `created_at`.
@@ -537,7 +576,7 @@ mod users {
     }
 }
 
-mod sessions {
+pub(crate) mod sessions {
     use super::*;
 
     /// A session of `user_id` for `token`, without client details.
@@ -715,7 +754,7 @@ mod sessions {
             s.insert(x).await.unwrap();
         }
 
-        assert_eq!(s.delete_for_user("alice").await.unwrap(), 3);
+        assert_eq!(s.delete_for_user("alice", None).await.unwrap(), 3);
         for x in &a {
             assert!(is_gone(&s, x).await, "alice's session {} survived", x.id);
         }
@@ -725,9 +764,9 @@ mod sessions {
         }
         assert_eq!(s.list_for_user("bob").await.unwrap().len(), 2);
 
-        assert_eq!(s.delete_for_user("alice").await.unwrap(), 0);
-        assert_eq!(s.delete_for_user("nobody").await.unwrap(), 0);
-        assert_eq!(s.delete_for_user("bob").await.unwrap(), 2);
+        assert_eq!(s.delete_for_user("alice", None).await.unwrap(), 0);
+        assert_eq!(s.delete_for_user("nobody", None).await.unwrap(), 0);
+        assert_eq!(s.delete_for_user("bob", None).await.unwrap(), 2);
         assert!(s.list_for_user("bob").await.unwrap().is_empty());
     }
 
@@ -882,5 +921,111 @@ mod sessions {
             ],
         )
         .await;
+    }
+}
+
+pub(crate) mod throttle {
+    use super::*;
+
+    const T: i64 = 1_700_000_000;
+    const QUIET: i64 = 3600;
+
+    pub async fn unknown_is_none(s: Arc<dyn ThrottleStore>) {
+        assert_eq!(s.failures("account:nobody@x.io").await.unwrap(), None);
+        s.clear("account:nobody@x.io").await.unwrap();
+        assert_eq!(s.failures("account:nobody@x.io").await.unwrap(), None);
+    }
+
+    pub async fn counts_per_key_and_clears(s: Arc<dyn ThrottleStore>) {
+        for (i, now) in [T, T + 1, T + 5].into_iter().enumerate() {
+            let f = s
+                .record_failure("account:a@x.io", now, QUIET)
+                .await
+                .unwrap();
+            assert_eq!(
+                f,
+                Failures {
+                    count: i as u32 + 1,
+                    last_at: now
+                }
+            );
+        }
+        assert_eq!(
+            s.record_failure("ip:192.0.2.1", T, QUIET)
+                .await
+                .unwrap()
+                .count,
+            1
+        );
+        assert_eq!(
+            s.failures("account:a@x.io").await.unwrap(),
+            Some(Failures {
+                count: 3,
+                last_at: T + 5
+            })
+        );
+        s.clear("account:a@x.io").await.unwrap();
+        assert_eq!(s.failures("account:a@x.io").await.unwrap(), None);
+        assert_eq!(
+            s.failures("ip:192.0.2.1").await.unwrap().map(|f| f.count),
+            Some(1)
+        );
+        assert_eq!(
+            s.record_failure("account:a@x.io", T + 6, QUIET)
+                .await
+                .unwrap()
+                .count,
+            1
+        );
+    }
+
+    pub async fn quiet_period_restarts(s: Arc<dyn ThrottleStore>) {
+        s.record_failure("k", T, QUIET).await.unwrap();
+        s.record_failure("k", T + 10, QUIET).await.unwrap();
+        // One second short of the quiet period: the run goes on.
+        assert_eq!(
+            s.record_failure("k", T + 10 + QUIET - 1, QUIET)
+                .await
+                .unwrap()
+                .count,
+            3
+        );
+        // A full quiet period after the last failure: it starts over.
+        let f = s
+            .record_failure("k", T + 10 + 2 * QUIET - 1, QUIET)
+            .await
+            .unwrap();
+        assert_eq!(
+            f,
+            Failures {
+                count: 1,
+                last_at: T + 10 + 2 * QUIET - 1
+            }
+        );
+    }
+
+    pub async fn purge_by_last_failure(s: Arc<dyn ThrottleStore>) {
+        s.record_failure("old", T, QUIET).await.unwrap();
+        s.record_failure("edge", T + 10, QUIET).await.unwrap();
+        s.record_failure("new", T + 11, QUIET).await.unwrap();
+        assert_eq!(s.purge(T + 10).await.unwrap(), 2);
+        assert_eq!(s.failures("old").await.unwrap(), None);
+        assert_eq!(s.failures("edge").await.unwrap(), None);
+        assert_eq!(s.failures("new").await.unwrap().map(|f| f.count), Some(1));
+    }
+
+    pub async fn racing_failures_are_counted(s: Arc<dyn ThrottleStore>) {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.record_failure("race", T, QUIET).await.unwrap().count })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for t in tasks {
+            counts.push(t.await.unwrap());
+        }
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=20).collect::<Vec<u32>>());
     }
 }
