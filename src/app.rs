@@ -16,6 +16,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::clock::Clock;
@@ -24,6 +25,7 @@ use crate::password::Passwords;
 use crate::routes::{self, AppState};
 use crate::service::Service;
 use crate::store::{self, Stores};
+use crate::throttle::Throttle;
 
 /// Largest request body accepted (larger is 413).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -56,6 +58,7 @@ impl App {
         let service = Service::new(
             stores.users.clone(),
             stores.sessions.clone(),
+            Throttle::new(stores.throttle.clone()),
             passwords.clone(),
             clock,
             settings.auth_type,
@@ -75,6 +78,7 @@ impl App {
         Ok(Service::new(
             self.stores.users.clone(),
             Some(self.stores.persistent_sessions.clone()),
+            Throttle::new(self.stores.throttle.clone()),
             self.passwords.clone(),
             clock,
             AuthType::SessionDb,
@@ -91,6 +95,15 @@ impl App {
         let request_id = HeaderName::from_static("x-request-id");
         let router = routes::router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            // Answers carry user data and sessions: never cached, never sniffed.
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
             .layer(cors(&self.settings.cors)?)
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(

@@ -35,6 +35,12 @@ pub enum Error {
     /// 409 with a message naming the conflict.
     #[error("{0}")]
     Conflict(&'static str),
+    /// 429: too many failed attempts; try again after `retry_after` seconds.
+    #[error("Too many requests")]
+    TooManyRequests {
+        /// Seconds to wait, sent as `Retry-After`.
+        retry_after: i64,
+    },
     /// 413: the request body is over the limit.
     #[error("Payload too large")]
     PayloadTooLarge,
@@ -62,6 +68,7 @@ impl Error {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -94,7 +101,14 @@ impl IntoResponse for Error {
             Self::Internal(cause) => tracing::error!(%cause, "internal error"),
             _ => {}
         }
-        json_error(self.status(), &self.public_message())
+        let mut resp = json_error(self.status(), &self.public_message());
+        if let Self::TooManyRequests { retry_after } = self {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after.max(1)),
+            );
+        }
+        resp
     }
 }
 

@@ -25,3 +25,5 @@ pub mod service;
 pub mod store;
 /// Structured logging.
 pub mod telemetry;
+/// Growing delays after failed logins, per account and per address.
+pub mod throttle;

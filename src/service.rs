@@ -1,6 +1,11 @@
-//! The rules of sesame: authentication, login and logout, session expiry, users and who may act
-//! on them. No HTTP and no SQL here: handlers call in, stores are reached through their traits.
+//! The rules of sesame: authentication, login and logout, session expiry and rotation,
+//! throttling, users and who may act on them. No HTTP and no SQL here: handlers call in, stores
+//! are reached through their traits.
+//!
+//! Audit events (`login`, `login_failed`, `login_throttled`, `logout`, `sessions_revoked`,
+//! `password_changed`, ...) are log lines with target `audit` and an `event` field.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -9,12 +14,13 @@ use base64::engine::general_purpose::STANDARD;
 use crate::clock::Clock;
 use crate::config::{AuthType, Expiry};
 use crate::domain::{
-    Digest32, Secret, Session, User, new_id, new_token, token_digest, validate_email,
+    Digest32, Secret, Session, User, email_key, new_id, new_token, token_digest, validate_email,
     validate_password,
 };
 use crate::error::Error;
 use crate::password::Passwords;
 use crate::store::{SessionStore, UserStore};
+use crate::throttle::Throttle;
 
 /// Who a request runs as.
 #[derive(Debug, Clone)]
@@ -42,6 +48,11 @@ impl Authenticated {
             Principal::Anonymous => None,
         }
     }
+
+    /// The user, or 404 when there is none (`AUTH_TYPE=none`).
+    fn require_user(&self) -> Result<&User, Error> {
+        self.user().ok_or(Error::NotFound)
+    }
 }
 
 /// The credentials a request carries, as raw as they came.
@@ -51,6 +62,8 @@ pub struct Credentials<'a> {
     pub authorization: Option<&'a [u8]>,
     /// The session cookie's value, if any.
     pub session_token: Option<&'a str>,
+    /// The client's address, for throttling.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// What a new user is made of; validated by [`Service::create_user`].
@@ -77,21 +90,33 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// A session as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The stored session.
+    pub session: Session,
+    /// When it ends at the latest (absolute or idle limit), if it has a limit.
+    pub expires_at: Option<i64>,
+    /// Whether the request came with this session.
+    pub current: bool,
+}
+
 /// The service: every rule, over the stores.
 #[derive(Clone)]
 pub struct Service {
     users: Arc<dyn UserStore>,
     sessions: Option<Arc<dyn SessionStore>>,
+    throttle: Throttle,
     passwords: Passwords,
     clock: Arc<dyn Clock>,
     auth_type: AuthType,
     expiry: Expiry,
 }
 
-/// Longest time between two recorded uses of a session when an idle timeout is on:
-/// `min(60 s, idle / 4)`, so reads rarely write and a session ends at most a quarter early.
-fn touch_interval(idle: i64) -> i64 {
-    (idle / 4).clamp(1, 60)
+/// Longest time between two recorded uses of a session: `min(60 s, idle / 4)` with an idle
+/// timeout, else 60 s. Reads rarely write, and a session ends at most a quarter early.
+fn touch_interval(idle: Option<i64>) -> i64 {
+    idle.map_or(60, |idle| (idle / 4).clamp(1, 60))
 }
 
 fn parse_basic(header: &[u8]) -> Option<(String, Secret)> {
@@ -106,11 +131,21 @@ fn parse_basic(header: &[u8]) -> Option<(String, Secret)> {
     Some((email.to_owned(), Secret::new(password)))
 }
 
+/// The password policy for a user's new password: length, and not the email itself.
+fn check_new_password(email: &str, password: &Secret) -> Result<(), Error> {
+    validate_password(password.expose()).map_err(Error::bad_request)?;
+    if email_key(password.expose().trim()) == email_key(email) {
+        return Err(Error::bad_request("password must not be the email address"));
+    }
+    Ok(())
+}
+
 impl Service {
     /// Builds the service over its stores.
     pub fn new(
         users: Arc<dyn UserStore>,
         sessions: Option<Arc<dyn SessionStore>>,
+        throttle: Throttle,
         passwords: Passwords,
         clock: Arc<dyn Clock>,
         auth_type: AuthType,
@@ -119,6 +154,7 @@ impl Service {
         Self {
             users,
             sessions,
+            throttle,
             passwords,
             clock,
             auth_type,
@@ -143,7 +179,8 @@ impl Service {
     /// The gate: turns a request's credentials into who it runs as.
     ///
     /// 401 [`Error::Unauthorized`] when there are no credentials at all, 403
-    /// [`Error::Forbidden`] when they do not resolve to a user.
+    /// [`Error::Forbidden`] when they do not resolve to a user, 429 when Basic credentials are
+    /// throttled.
     pub async fn authenticate(&self, creds: Credentials<'_>) -> Result<Authenticated, Error> {
         if self.auth_type == AuthType::None {
             return Ok(Authenticated {
@@ -160,8 +197,9 @@ impl Service {
                     .authorization
                     .and_then(parse_basic)
                     .ok_or(Error::Forbidden)?;
+                let ip = creds.client_ip.map(|ip| ip.to_string());
                 let user = self
-                    .check_password(&email, password)
+                    .check_password(&email, password, ip.as_deref())
                     .await?
                     .ok_or(Error::Forbidden)?;
                 Ok(Authenticated {
@@ -181,7 +219,8 @@ impl Service {
         }
     }
 
-    /// The user behind a session token, if the session exists and has not expired.
+    /// The user behind a session token, if the session exists and has not expired. Records the
+    /// use at most once per [`touch_interval`], so most reads write nothing.
     async fn resolve_session(&self, token: &str) -> Result<Option<(User, Digest32)>, Error> {
         let store = self.sessions()?;
         let digest = token_digest(token);
@@ -193,38 +232,50 @@ impl Service {
             store.delete(&digest).await?;
             return Ok(None);
         }
-        if let Some(idle) = self.expiry.idle
-            && now - session.last_seen_at >= touch_interval(idle)
-        {
+        if now - session.last_seen_at >= touch_interval(self.expiry.idle) {
             store.touch(&digest, now).await?;
         }
         Ok(self.users.get(&session.user_id).await?.map(|u| (u, digest)))
     }
 
-    /// The user with this email if `password` is theirs. An unknown email costs the same time as
-    /// a known one. A hash weaker than today's (or the original system's SHA-256) is replaced.
-    async fn check_password(&self, email: &str, password: Secret) -> Result<Option<User>, Error> {
+    /// The user with this email if `password` is theirs, under throttling: a throttled account
+    /// or address is refused (429) before any check, a failure is counted. An unknown email
+    /// costs the same time as a known one. A hash weaker than today's (or the original
+    /// system's SHA-256) is replaced.
+    async fn check_password(
+        &self,
+        email: &str,
+        password: Secret,
+        ip: Option<&str>,
+    ) -> Result<Option<User>, Error> {
+        self.throttle.check(email, ip, self.clock.now()).await?;
         let user = self.users.get_by_email(email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.passwords.verify(password.clone(), stored).await?;
         let Some(mut user) = user.filter(|_| verified.ok) else {
+            self.throttle.failed(email, ip, self.clock.now()).await?;
+            tracing::info!(target: "audit", event = "login_failed", ip = ip.unwrap_or("-"), "wrong email or password");
             return Ok(None);
         };
+        self.throttle.succeeded(email).await?;
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;
-            let now = self.clock.now();
-            if let Err(e) = self.users.set_password(&user.id, &hash, now).await {
+            if let Err(e) = self
+                .users
+                .set_password(&user.id, &hash, user.updated_at)
+                .await
+            {
                 tracing::warn!(user_id = %user.id, error = %e, "could not upgrade a password hash");
             } else {
                 user.password_hash = Some(hash);
-                tracing::info!(user_id = %user.id, "password hash upgraded to Argon2id");
+                tracing::info!(target: "audit", event = "password_rehashed", user_id = %user.id, "password hash upgraded to Argon2id");
             }
         }
         Ok(Some(user))
     }
 
-    /// Logs in: checks the password, ends the session the request came with (if any) and starts
-    /// a new one. Returns the user and the new session's token.
+    /// Logs in: checks the password (throttled), ends the session the request came with (if
+    /// any: no fixation) and starts a new one. Returns the user and the new session's token.
     pub async fn login(
         &self,
         email: &str,
@@ -233,8 +284,10 @@ impl Service {
         client: ClientInfo,
     ) -> Result<(User, Secret), Error> {
         let store = self.sessions()?.clone();
-        let Some(user) = self.check_password(email, password).await? else {
-            tracing::info!(event = "login_failed", "login failed");
+        let Some(user) = self
+            .check_password(email, password, client.ip.as_deref())
+            .await?
+        else {
             return Err(Error::WrongCredentials);
         };
         if let Some(previous) = previous_token {
@@ -252,7 +305,7 @@ impl Service {
             user_agent: client.user_agent,
         };
         store.insert(&session).await?;
-        tracing::info!(event = "login", user_id = %user.id, session_id = %session.id, "login");
+        tracing::info!(target: "audit", event = "login", user_id = %user.id, session_id = %session.id, "login");
         Ok((user, token))
     }
 
@@ -262,9 +315,115 @@ impl Service {
         let digest = auth.session.as_ref().ok_or(Error::NotFound)?;
         store.delete(digest).await?;
         if let Some(user) = auth.user() {
-            tracing::info!(event = "logout", user_id = %user.id, "logout");
+            tracing::info!(target: "audit", event = "logout", user_id = %user.id, "logout");
         }
         Ok(())
+    }
+
+    /// `GET /users/me/sessions`: the caller's sessions, oldest first, the current one marked.
+    pub async fn my_sessions(&self, auth: &Authenticated) -> Result<Vec<SessionInfo>, Error> {
+        let store = self.sessions()?;
+        let user = auth.require_user()?;
+        let now = self.clock.now();
+        let list = store.list_for_user(&user.id).await?;
+        Ok(list
+            .into_iter()
+            .filter(|s| !s.is_expired(now, self.expiry))
+            .map(|session| {
+                let absolute = self
+                    .expiry
+                    .absolute
+                    .map(|d| session.created_at.saturating_add(d));
+                let idle = self
+                    .expiry
+                    .idle
+                    .map(|i| session.last_seen_at.saturating_add(i));
+                let expires_at = match (absolute, idle) {
+                    (Some(a), Some(i)) => Some(a.min(i)),
+                    (a, i) => a.or(i),
+                };
+                let current = auth.session == Some(session.digest);
+                SessionInfo {
+                    session,
+                    expires_at,
+                    current,
+                }
+            })
+            .collect())
+    }
+
+    /// `DELETE /users/me/sessions/{id}`: ends one of the caller's sessions by its public id.
+    /// Returns whether it was the current one.
+    pub async fn revoke_my_session(&self, auth: &Authenticated, id: &str) -> Result<bool, Error> {
+        let store = self.sessions()?;
+        let user = auth.require_user()?;
+        let session = store
+            .list_for_user(&user.id)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or(Error::NotFound)?;
+        store.delete(&session.digest).await?;
+        tracing::info!(target: "audit", event = "session_revoked", user_id = %user.id, session_id = %id, "session revoked");
+        Ok(auth.session == Some(session.digest))
+    }
+
+    /// `DELETE /users/me/sessions`: ends every session of the caller but the current one.
+    pub async fn revoke_my_other_sessions(&self, auth: &Authenticated) -> Result<u64, Error> {
+        let store = self.sessions()?;
+        let user = auth.require_user()?;
+        let n = store
+            .delete_for_user(&user.id, auth.session.as_ref())
+            .await?;
+        tracing::info!(target: "audit", event = "sessions_revoked", user_id = %user.id, count = n, scope = "others", "other sessions revoked");
+        Ok(n)
+    }
+
+    /// `DELETE /users/{id}/sessions`: an administrator ends every session of a user.
+    pub async fn revoke_sessions_as(&self, actor: &Authenticated, id: &str) -> Result<u64, Error> {
+        Self::require_admin(actor)?;
+        self.sessions()?;
+        let id = Self::target(actor, id)?;
+        let user = self.users.get(id).await?.ok_or(Error::NotFound)?;
+        self.revoke_sessions_of(&user.id).await
+    }
+
+    /// `PUT /users/me/password`: checks the current password (a wrong one counts as a failed
+    /// login), applies the policy, and ends every other session of the user.
+    pub async fn change_my_password(
+        &self,
+        auth: &Authenticated,
+        current: Secret,
+        new: Secret,
+        ip: Option<&str>,
+    ) -> Result<u64, Error> {
+        let user = auth.require_user()?;
+        check_new_password(&user.email, &new)?;
+        if self
+            .check_password(&user.email, current, ip)
+            .await?
+            .is_none_or(|u| u.id != user.id)
+        {
+            return Err(Error::Forbidden);
+        }
+        let hash = self.passwords.hash(new).await?;
+        if !self
+            .users
+            .set_password(&user.id, &hash, self.clock.now())
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        let ended = match &self.sessions {
+            Some(store) => {
+                store
+                    .delete_for_user(&user.id, auth.session.as_ref())
+                    .await?
+            }
+            None => 0,
+        };
+        tracing::info!(target: "audit", event = "password_changed", user_id = %user.id, sessions_ended = ended, "password changed");
+        Ok(ended)
     }
 
     fn require_admin(actor: &Authenticated) -> Result<(), Error> {
@@ -289,7 +448,7 @@ impl Service {
     /// Validates and stores a new user (no authorization check: callers do that).
     pub async fn create_user(&self, new: NewUser) -> Result<User, Error> {
         validate_email(&new.email).map_err(Error::bad_request)?;
-        validate_password(new.password.expose()).map_err(Error::bad_request)?;
+        check_new_password(&new.email, &new.password)?;
         let hash = self.passwords.hash(new.password).await?;
         let now = self.clock.now();
         let user = User {
@@ -303,7 +462,7 @@ impl Service {
             is_admin: new.is_admin,
         };
         self.users.create(&user).await?;
-        tracing::info!(event = "user_created", user_id = %user.id, admin = user.is_admin, "user created");
+        tracing::info!(target: "audit", event = "user_created", user_id = %user.id, admin = user.is_admin, "user created");
         Ok(user)
     }
 
@@ -371,7 +530,7 @@ impl Service {
             return Err(Error::NotFound);
         }
         let ended = self.revoke_sessions_of(id).await?;
-        tracing::info!(event = "user_deleted", user_id = %id, sessions_ended = ended, "user deleted");
+        tracing::info!(target: "audit", event = "user_deleted", user_id = %id, sessions_ended = ended, "user deleted");
         Ok(())
     }
 
@@ -381,9 +540,7 @@ impl Service {
             return Ok(0);
         };
         let n = store.delete_for_user(user_id, None).await?;
-        if n > 0 {
-            tracing::info!(event = "sessions_revoked", user_id = %user_id, count = n, "sessions revoked");
-        }
+        tracing::info!(target: "audit", event = "sessions_revoked", user_id = %user_id, count = n, scope = "all", "sessions revoked");
         Ok(n)
     }
 
@@ -406,29 +563,34 @@ impl Service {
         if !self.users.update(&user).await? {
             return Err(Error::NotFound);
         }
+        tracing::info!(target: "audit", event = "admin_changed", user_id = %id, admin, "administrator rights changed");
         Ok(user)
     }
 
     /// Sets a new password (checked against the policy) and ends every session of the user.
     pub async fn set_password(&self, id: &str, password: Secret) -> Result<u64, Error> {
-        validate_password(password.expose()).map_err(Error::bad_request)?;
+        let user = self.users.get(id).await?.ok_or(Error::NotFound)?;
+        check_new_password(&user.email, &password)?;
         let hash = self.passwords.hash(password).await?;
         if !self.users.set_password(id, &hash, self.clock.now()).await? {
             return Err(Error::NotFound);
         }
-        tracing::info!(event = "password_changed", user_id = %id, "password changed");
-        self.revoke_sessions_of(id).await
+        let ended = self.revoke_sessions_of(id).await?;
+        tracing::info!(target: "audit", event = "password_changed", user_id = %id, sessions_ended = ended, "password set");
+        Ok(ended)
     }
 
-    /// Deletes every expired session; returns how many.
+    /// Deletes every expired session and forgotten throttling state; returns how many sessions.
     pub async fn purge_expired(&self) -> Result<u64, Error> {
+        let now = self.clock.now();
+        self.throttle.purge(now).await?;
         let Some(store) = &self.sessions else {
             return Ok(0);
         };
         if self.expiry == Expiry::default() {
             return Ok(0);
         }
-        Ok(store.purge_expired(self.clock.now(), self.expiry).await?)
+        Ok(store.purge_expired(now, self.expiry).await?)
     }
 }
 
@@ -448,8 +610,15 @@ mod tests {
 
     #[test]
     fn touch_interval_is_a_quarter_of_idle_at_most_a_minute() {
-        assert_eq!(touch_interval(40), 10);
-        assert_eq!(touch_interval(3600), 60);
-        assert_eq!(touch_interval(2), 1);
+        assert_eq!(touch_interval(Some(40)), 10);
+        assert_eq!(touch_interval(Some(3600)), 60);
+        assert_eq!(touch_interval(Some(2)), 1);
+        assert_eq!(touch_interval(None), 60);
+    }
+
+    #[test]
+    fn a_new_password_may_not_be_the_email() {
+        assert!(check_new_password("bob@hbtn.io", &Secret::new("BOB@hbtn.io")).is_err());
+        assert!(check_new_password("bob@hbtn.io", &Secret::new("bob@hbtn.io2")).is_ok());
     }
 }

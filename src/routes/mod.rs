@@ -1,19 +1,20 @@
 //! HTTP handlers, one file per resource, and what they share: the state, the gate, the JSON
 //! body extractor and the user's JSON shape. Handlers are thin: extract, call the service, map.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::config::Settings;
+use crate::config::{CorsOrigins, Settings};
 use crate::domain::{User, format_timestamp};
 use crate::error::Error;
 use crate::service::{Credentials, Service};
@@ -36,7 +37,7 @@ const PUBLIC_PATHS: &[&str] = &[
     "/api/v1/status",
     "/api/v1/unauthorized",
     "/api/v1/forbidden",
-    "/api/v1/auth_session/login",
+    LOGIN_PATH,
 ];
 
 /// The API's routes, behind the gate.
@@ -51,6 +52,19 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/users/{id}",
             get(users::show).put(users::update).delete(users::remove),
         )
+        .route("/api/v1/users/me/password", put(users::change_password))
+        .route(
+            "/api/v1/users/me/sessions",
+            get(sessions::list_mine).delete(sessions::revoke_my_others),
+        )
+        .route(
+            "/api/v1/users/me/sessions/{id}",
+            delete(sessions::revoke_mine),
+        )
+        .route(
+            "/api/v1/users/{id}/sessions",
+            delete(sessions::revoke_all_of_user),
+        )
         .route("/api/v1/auth_session/login", post(sessions::login))
         .route("/api/v1/auth_session/logout", delete(sessions::logout))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
@@ -59,10 +73,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The gate of every matched route: public paths and CORS preflights pass; every other request
-/// must carry credentials that resolve to a user, who is then attached to the request.
+/// The path of the login route.
+const LOGIN_PATH: &str = "/api/v1/auth_session/login";
+
+/// The gate of every matched route: CORS preflights and public paths pass; every other request
+/// must carry credentials that resolve to a user, who is then attached to the request. Before
+/// that, a state-changing request that a browser marks as cross-site is refused (403) when it
+/// would act through the session cookie, or log in.
 async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if req.method() == Method::OPTIONS || PUBLIC_PATHS.contains(&req.uri().path()) {
+    if req.method() == Method::OPTIONS {
+        return next.run(req).await;
+    }
+    let path = req.uri().path();
+    let token = session_cookie(req.headers(), &state.settings.session_name);
+    if is_unsafe(req.method())
+        && state.settings.auth_type.uses_sessions()
+        && (token.is_some() || path == LOGIN_PATH)
+        && is_cross_site(req.headers(), &state.settings.cors)
+    {
+        tracing::warn!(target: "audit", event = "csrf_refused", "cross-site request refused");
+        return Error::Forbidden.into_response();
+    }
+    if PUBLIC_PATHS.contains(&path) {
         return next.run(req).await;
     }
     let creds = Credentials {
@@ -70,7 +102,8 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
             .headers()
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes),
-        session_token: session_cookie(req.headers(), &state.settings.session_name),
+        session_token: token,
+        client_ip: client_ip(&req),
     };
     match state.service.authenticate(creds).await {
         Ok(auth) => {
@@ -79,6 +112,44 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// The address of the peer that sent the request.
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// Whether a browser marks the request as sent from another site: `Sec-Fetch-Site: cross-site`,
+/// or an `Origin` that is neither this server (its `Host`) nor named in `CORS_ORIGINS` (the
+/// wildcard names no one). Clients that send neither header (curl, scripts) are not affected.
+fn is_cross_site(headers: &HeaderMap, cors: &CorsOrigins) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+    if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    if let CorsOrigins::List(list) = cors
+        && list.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    {
+        return false;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, h)| h);
+    !matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// The value of the cookie `name` in the request's `Cookie` headers, if any.

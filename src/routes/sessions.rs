@@ -2,14 +2,15 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Serialize;
 use serde_json::json;
 
 use super::{AppState, FormOrJson, UserView, required_string, session_cookie, session_set_cookie};
-use crate::domain::Secret;
+use crate::domain::{Secret, format_timestamp};
 use crate::error::Error;
 use crate::service::{Authenticated, ClientInfo};
 
@@ -55,4 +56,74 @@ pub async fn logout(
         session_set_cookie(&state.settings, None)?,
     );
     Ok(resp)
+}
+
+/// A session as `GET /users/me/sessions` shows it: a public handle, never the token or digest.
+#[derive(Debug, Serialize)]
+struct SessionView<'a> {
+    id: &'a str,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: Option<String>,
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    current: bool,
+}
+
+/// `GET /users/me/sessions`: the caller's live sessions, oldest first.
+pub async fn list_mine(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Result<Response, Error> {
+    let list = state.service.my_sessions(&auth).await?;
+    let views: Vec<SessionView<'_>> = list
+        .iter()
+        .map(|i| SessionView {
+            id: &i.session.id,
+            created_at: format_timestamp(i.session.created_at),
+            last_seen_at: format_timestamp(i.session.last_seen_at),
+            expires_at: i.expires_at.map(format_timestamp),
+            ip: i.session.ip.as_deref(),
+            user_agent: i.session.user_agent.as_deref(),
+            current: i.current,
+        })
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+/// `DELETE /users/me/sessions/{id}`: ends one of the caller's sessions (and expires the cookie
+/// when it is the current one).
+pub async fn revoke_mine(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    let was_current = state.service.revoke_my_session(&auth, &id).await?;
+    let mut resp = Json(json!({})).into_response();
+    if was_current {
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            session_set_cookie(&state.settings, None)?,
+        );
+    }
+    Ok(resp)
+}
+
+/// `DELETE /users/me/sessions`: ends every session of the caller but the current one.
+pub async fn revoke_my_others(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+) -> Result<Response, Error> {
+    state.service.revoke_my_other_sessions(&auth).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+/// `DELETE /users/{id}/sessions`: an administrator ends every session of a user.
+pub async fn revoke_all_of_user(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    Path(id): Path<String>,
+) -> Result<Response, Error> {
+    state.service.revoke_sessions_as(&auth, &id).await?;
+    Ok(Json(json!({})).into_response())
 }

@@ -1,7 +1,9 @@
 //! `/users`: list, create, show, update and delete; administrators act on anyone, a user on
 //! themself (`me` names the current user).
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -76,4 +78,21 @@ pub async fn remove(
         );
     }
     Ok(resp)
+}
+
+/// `PUT /users/me/password`: `current_password` and `new_password`; ends every other session.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Authenticated>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    JsonObject(body): JsonObject,
+) -> Result<Response, Error> {
+    let current = Secret::new(required_string(&body, "current_password")?);
+    let new = Secret::new(required_string(&body, "new_password")?);
+    let ip = connect.map(|Extension(ConnectInfo(a))| a.ip().to_string());
+    state
+        .service
+        .change_my_password(&auth, current, new, ip.as_deref())
+        .await?;
+    Ok(Json(json!({})).into_response())
 }

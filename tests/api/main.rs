@@ -7,6 +7,7 @@ mod support;
 
 mod gate;
 mod process;
+mod security;
 mod users;
 
 #[macro_use]

@@ -110,6 +110,16 @@ impl TestApp {
         Self::start(self.raw.clone(), self.clock.clone(), self.dir.clone()).await
     }
 
+    /// A second instance on the same database and clock, as behind a load balancer.
+    pub async fn another_instance(&self) -> Self {
+        Self::start(self.raw.clone(), self.clock.clone(), self.dir.clone()).await
+    }
+
+    /// The origin browsers would send for pages of this server.
+    pub fn origin(&self) -> String {
+        self.base.clone()
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().unwrap()
     }

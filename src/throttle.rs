@@ -1,0 +1,166 @@
+//! Throttling of failed logins and failed Basic credentials: growing delays per account, and a
+//! generous limit per client address against credential stuffing.
+//!
+//! The state lives in a [`ThrottleStore`], so it holds across every instance on the same store.
+//! A throttled attempt is refused before any password is checked and is not itself counted, so
+//! an attacker cannot extend a lockout by hammering; the owner gets in as soon as the delay
+//! passes.
+
+use std::sync::Arc;
+
+use crate::domain::email_key;
+use crate::error::Error;
+use crate::store::{Failures, ThrottleStore};
+
+/// One throttling rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Failures in a row allowed without any delay.
+    pub free: u32,
+    /// Longest delay, in seconds.
+    pub max_delay: i64,
+    /// A run of failures is forgotten after this many quiet seconds.
+    pub quiet: i64,
+}
+
+impl Policy {
+    /// Per account: 5 free failures, then 1 s, 2 s, 4 s, ... up to 15 minutes; forgotten after
+    /// a day without failures or at the next success.
+    pub const ACCOUNT: Self = Self {
+        free: 5,
+        max_delay: 900,
+        quiet: 86_400,
+    };
+    /// Per client address: 100 free failures (any accounts), then the same growing delays;
+    /// forgotten after 15 quiet minutes, not by a success.
+    pub const ADDRESS: Self = Self {
+        free: 100,
+        max_delay: 900,
+        quiet: 900,
+    };
+
+    /// Seconds to wait after `count` failures in a row (0 while they are free).
+    pub fn delay(&self, count: u32) -> i64 {
+        if count < self.free {
+            return 0;
+        }
+        let doublings = (count - self.free).min(62);
+        1_i64
+            .checked_shl(doublings)
+            .unwrap_or(i64::MAX)
+            .min(self.max_delay)
+    }
+
+    /// Seconds left before another attempt is allowed at `now` (0: allowed).
+    pub fn wait(&self, failures: Option<Failures>, now: i64) -> i64 {
+        match failures {
+            Some(f) if now.saturating_sub(f.last_at) < self.quiet => {
+                (f.last_at.saturating_add(self.delay(f.count)) - now).max(0)
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// The throttle over its store.
+#[derive(Clone)]
+pub struct Throttle {
+    store: Arc<dyn ThrottleStore>,
+}
+
+fn account_key(email: &str) -> String {
+    format!("account:{}", email_key(email))
+}
+
+fn address_key(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+impl Throttle {
+    /// A throttle keeping its counts in `store`.
+    pub fn new(store: Arc<dyn ThrottleStore>) -> Self {
+        Self { store }
+    }
+
+    /// Refuses with 429 when the account or the address must still wait.
+    pub async fn check(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), Error> {
+        let mut wait = Policy::ACCOUNT.wait(self.store.failures(&account_key(email)).await?, now);
+        if let Some(ip) = ip {
+            wait =
+                wait.max(Policy::ADDRESS.wait(self.store.failures(&address_key(ip)).await?, now));
+        }
+        if wait > 0 {
+            tracing::warn!(target: "audit", event = "login_throttled", retry_after = wait, "attempt refused: throttled");
+            return Err(Error::TooManyRequests { retry_after: wait });
+        }
+        Ok(())
+    }
+
+    /// Counts a failed attempt against the account and the address.
+    pub async fn failed(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), Error> {
+        let account = self
+            .store
+            .record_failure(&account_key(email), now, Policy::ACCOUNT.quiet)
+            .await?;
+        if let Some(ip) = ip {
+            self.store
+                .record_failure(&address_key(ip), now, Policy::ADDRESS.quiet)
+                .await?;
+        }
+        if Policy::ACCOUNT.delay(account.count) > 0 {
+            tracing::warn!(
+                target: "audit",
+                event = "account_throttled",
+                failures = account.count,
+                delay = Policy::ACCOUNT.delay(account.count),
+                "account throttled after failed attempts"
+            );
+        }
+        Ok(())
+    }
+
+    /// Forgets the account's failures after a success (the address keeps its count).
+    pub async fn succeeded(&self, email: &str) -> Result<(), Error> {
+        let key = account_key(email);
+        // Read first: a success with no failures on record (the common case) writes nothing.
+        if self.store.failures(&key).await?.is_some() {
+            self.store.clear(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets runs of failures that ended long enough ago; returns how many.
+    pub async fn purge(&self, now: i64) -> Result<u64, Error> {
+        let quiet = Policy::ACCOUNT.quiet.max(Policy::ADDRESS.quiet);
+        Ok(self.store.purge(now.saturating_sub(quiet)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_free_failures_then_doubling_delays_up_to_fifteen_minutes() {
+        let p = Policy::ACCOUNT;
+        let delays: Vec<i64> = (1..=16).map(|n| p.delay(n)).collect();
+        assert_eq!(
+            delays,
+            [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+        );
+        assert_eq!(p.delay(u32::MAX), 900);
+    }
+
+    #[test]
+    fn wait_counts_from_the_last_failure_and_ends_after_a_quiet_period() {
+        let p = Policy::ACCOUNT;
+        let f = Some(Failures {
+            count: 7,
+            last_at: 1000,
+        });
+        assert_eq!(p.wait(f, 1000), 4);
+        assert_eq!(p.wait(f, 1003), 1);
+        assert_eq!(p.wait(f, 1004), 0);
+        assert_eq!(p.wait(None, 1000), 0);
+    }
+}
