@@ -58,7 +58,11 @@ impl App {
         let service = Service::new(
             stores.users.clone(),
             stores.sessions.clone(),
-            Throttle::new(stores.throttle.clone()),
+            Throttle::new(
+                stores.throttle.clone(),
+                settings.throttle_account,
+                settings.throttle_address,
+            ),
             passwords.clone(),
             clock,
             settings.auth_type,
@@ -78,7 +82,11 @@ impl App {
         Ok(Service::new(
             self.stores.users.clone(),
             Some(self.stores.persistent_sessions.clone()),
-            Throttle::new(self.stores.throttle.clone()),
+            Throttle::new(
+                self.stores.throttle.clone(),
+                self.settings.throttle_account,
+                self.settings.throttle_address,
+            ),
             self.passwords.clone(),
             clock,
             AuthType::SessionDb,

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::throttle::Policy;
+
 /// The configuration as text, exactly as given by flags or environment variables.
 ///
 /// Names and defaults live here and nowhere else; the README table lists the same.
@@ -135,6 +137,46 @@ pub struct RawConfig {
         allow_hyphen_values = true
     )]
     pub log_format: String,
+    /// Failed logins in a row an account may have before delays start.
+    #[arg(
+        long,
+        env = "THROTTLE_ACCOUNT_FREE",
+        default_value = "5",
+        global = true,
+        value_name = "THROTTLE_ACCOUNT_FREE",
+        allow_hyphen_values = true
+    )]
+    pub throttle_account_free: String,
+    /// Failed logins one client address may have (any accounts) before delays start; 0: off.
+    #[arg(
+        long,
+        env = "THROTTLE_ADDRESS_FREE",
+        default_value = "100",
+        global = true,
+        value_name = "THROTTLE_ADDRESS_FREE",
+        allow_hyphen_values = true
+    )]
+    pub throttle_address_free: String,
+    /// Longest throttling delay in seconds.
+    #[arg(
+        long,
+        env = "THROTTLE_MAX_DELAY",
+        default_value = "900",
+        global = true,
+        value_name = "THROTTLE_MAX_DELAY",
+        allow_hyphen_values = true
+    )]
+    pub throttle_max_delay: String,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy you run).
+    #[arg(
+        long,
+        env = "TRUST_X_FORWARDED_FOR",
+        default_value = "false",
+        global = true,
+        value_name = "TRUST_X_FORWARDED_FOR",
+        allow_hyphen_values = true
+    )]
+    pub trust_x_forwarded_for: String,
 }
 
 impl Default for RawConfig {
@@ -152,6 +194,10 @@ impl Default for RawConfig {
             cors_origins: "*".into(),
             rust_log: "info".into(),
             log_format: "text".into(),
+            throttle_account_free: "5".into(),
+            throttle_address_free: "100".into(),
+            throttle_max_delay: "900".into(),
+            trust_x_forwarded_for: "false".into(),
         }
     }
 }
@@ -255,6 +301,12 @@ pub struct Settings {
     pub log_filter: String,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// Throttling of failed logins per account.
+    pub throttle_account: Policy,
+    /// Throttling of failed logins per client address, if on.
+    pub throttle_address: Option<Policy>,
+    /// `TRUST_X_FORWARDED_FOR`.
+    pub trust_x_forwarded_for: bool,
 }
 
 /// A configuration value that does not parse; names the variable.
@@ -286,6 +338,15 @@ fn parse_int(variable: &'static str, value: &str) -> Result<i64, ConfigError> {
         bad(
             variable,
             format!("{value:?} is not a whole number of seconds"),
+        )
+    })
+}
+
+fn parse_count(variable: &'static str, value: &str) -> Result<u32, ConfigError> {
+    value.trim().parse::<u32>().map_err(|_| {
+        bad(
+            variable,
+            format!("{value:?} is not a whole number (0 or more)"),
         )
     })
 }
@@ -433,6 +494,27 @@ impl Settings {
                 format!("{:?} is not a log filter", raw.rust_log),
             ));
         }
+        let account_free = parse_count("THROTTLE_ACCOUNT_FREE", &raw.throttle_account_free)?;
+        if account_free == 0 {
+            return Err(bad("THROTTLE_ACCOUNT_FREE", "must be at least 1"));
+        }
+        let address_free = parse_count("THROTTLE_ADDRESS_FREE", &raw.throttle_address_free)?;
+        let max_delay = parse_int("THROTTLE_MAX_DELAY", &raw.throttle_max_delay)?;
+        if max_delay < 1 {
+            return Err(bad("THROTTLE_MAX_DELAY", "must be at least 1 second"));
+        }
+        let throttle_account = Policy {
+            free: account_free,
+            max_delay,
+            ..Policy::ACCOUNT
+        };
+        let throttle_address = (address_free > 0).then_some(Policy {
+            free: address_free,
+            max_delay,
+            ..Policy::ADDRESS
+        });
+        let trust_x_forwarded_for =
+            parse_bool("TRUST_X_FORWARDED_FOR", &raw.trust_x_forwarded_for)?;
         Ok(Self {
             addr: SocketAddr::new(host, port),
             auth_type,
@@ -445,6 +527,9 @@ impl Settings {
             cors,
             log_filter: raw.rust_log.clone(),
             log_format,
+            throttle_account,
+            throttle_address,
+            trust_x_forwarded_for,
         })
     }
 

@@ -66,6 +66,8 @@ impl Policy {
 #[derive(Clone)]
 pub struct Throttle {
     store: Arc<dyn ThrottleStore>,
+    account: Policy,
+    address: Option<Policy>,
 }
 
 fn account_key(email: &str) -> String {
@@ -77,17 +79,23 @@ fn address_key(ip: &str) -> String {
 }
 
 impl Throttle {
-    /// A throttle keeping its counts in `store`.
-    pub fn new(store: Arc<dyn ThrottleStore>) -> Self {
-        Self { store }
+    /// A throttle keeping its counts in `store`, with a policy per account and (if any) per
+    /// client address.
+    pub fn new(store: Arc<dyn ThrottleStore>, account: Policy, address: Option<Policy>) -> Self {
+        Self {
+            store,
+            account,
+            address,
+        }
     }
 
     /// Refuses with 429 when the account or the address must still wait.
     pub async fn check(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), Error> {
-        let mut wait = Policy::ACCOUNT.wait(self.store.failures(&account_key(email)).await?, now);
-        if let Some(ip) = ip {
-            wait =
-                wait.max(Policy::ADDRESS.wait(self.store.failures(&address_key(ip)).await?, now));
+        let mut wait = self
+            .account
+            .wait(self.store.failures(&account_key(email)).await?, now);
+        if let (Some(ip), Some(policy)) = (ip, self.address) {
+            wait = wait.max(policy.wait(self.store.failures(&address_key(ip)).await?, now));
         }
         if wait > 0 {
             tracing::warn!(target: "audit", event = "login_throttled", retry_after = wait, "attempt refused: throttled");
@@ -98,21 +106,23 @@ impl Throttle {
 
     /// Counts a failed attempt against the account and the address.
     pub async fn failed(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), Error> {
+        let key = account_key(email);
         let account = self
             .store
-            .record_failure(&account_key(email), now, Policy::ACCOUNT.quiet)
+            .record_failure(&key, now, self.account.quiet)
             .await?;
-        if let Some(ip) = ip {
+        if let (Some(ip), Some(policy)) = (ip, self.address) {
             self.store
-                .record_failure(&address_key(ip), now, Policy::ADDRESS.quiet)
+                .record_failure(&address_key(ip), now, policy.quiet)
                 .await?;
         }
-        if Policy::ACCOUNT.delay(account.count) > 0 {
+        let delay = self.account.delay(account.count);
+        if delay > 0 {
             tracing::warn!(
                 target: "audit",
                 event = "account_throttled",
                 failures = account.count,
-                delay = Policy::ACCOUNT.delay(account.count),
+                delay,
                 "account throttled after failed attempts"
             );
         }
@@ -131,7 +141,9 @@ impl Throttle {
 
     /// Forgets runs of failures that ended long enough ago; returns how many.
     pub async fn purge(&self, now: i64) -> Result<u64, Error> {
-        let quiet = Policy::ACCOUNT.quiet.max(Policy::ADDRESS.quiet);
+        let quiet = self
+            .address
+            .map_or(self.account.quiet, |a| a.quiet.max(self.account.quiet));
         Ok(self.store.purge(now.saturating_sub(quiet)).await?)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -80,45 +80,73 @@ const LOGIN_PATH: &str = "/api/v1/auth_session/login";
 /// must carry credentials that resolve to a user, who is then attached to the request. Before
 /// that, a state-changing request that a browser marks as cross-site is refused (403) when it
 /// would act through the session cookie, or log in.
-async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() == Method::OPTIONS {
         return next.run(req).await;
     }
-    let path = req.uri().path();
-    let token = session_cookie(req.headers(), &state.settings.session_name);
-    if is_unsafe(req.method())
+    let (mut parts, body) = req.into_parts();
+    let token = session_cookie(&parts.headers, &state.settings.session_name);
+    if is_unsafe(&parts.method)
         && state.settings.auth_type.uses_sessions()
-        && (token.is_some() || path == LOGIN_PATH)
-        && is_cross_site(req.headers(), &state.settings.cors)
+        && (token.is_some() || parts.uri.path() == LOGIN_PATH)
+        && is_cross_site(&parts.headers, &state.settings.cors)
     {
         tracing::warn!(target: "audit", event = "csrf_refused", "cross-site request refused");
         return Error::Forbidden.into_response();
     }
-    if PUBLIC_PATHS.contains(&path) {
-        return next.run(req).await;
+    if PUBLIC_PATHS.contains(&parts.uri.path()) {
+        return next.run(Request::from_parts(parts, body)).await;
     }
     let creds = Credentials {
-        authorization: req
-            .headers()
+        authorization: parts
+            .headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes),
         session_token: token,
-        client_ip: client_ip(&req),
+        client_ip: client_ip_of(&parts, &state.settings),
     };
     match state.service.authenticate(creds).await {
         Ok(auth) => {
-            req.extensions_mut().insert(auth);
-            next.run(req).await
+            parts.extensions.insert(auth);
+            next.run(Request::from_parts(parts, body)).await
         }
         Err(e) => e.into_response(),
     }
 }
 
-/// The address of the peer that sent the request.
-pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions()
+/// The client's address: the peer's, or with `TRUST_X_FORWARDED_FOR` the last entry of the
+/// last `X-Forwarded-For` header (the one the trusted proxy appended).
+fn client_ip_of(parts: &axum::http::request::Parts, settings: &Settings) -> Option<IpAddr> {
+    if settings.trust_x_forwarded_for
+        && let Some(ip) = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    parts
+        .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip())
+}
+
+/// The client's address (see `TRUST_X_FORWARDED_FOR`), for throttling and the session list.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip_of(parts, &state.settings)))
+    }
 }
 
 fn is_unsafe(method: &Method) -> bool {

@@ -1,15 +1,15 @@
 //! `/auth_session`: login and logout with a session cookie.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{AppState, FormOrJson, UserView, required_string, session_cookie, session_set_cookie};
+use super::{
+    AppState, ClientIp, FormOrJson, UserView, required_string, session_cookie, session_set_cookie,
+};
 use crate::domain::{Secret, format_timestamp};
 use crate::error::Error;
 use crate::service::{Authenticated, ClientInfo};
@@ -17,7 +17,7 @@ use crate::service::{Authenticated, ClientInfo};
 /// `POST /auth_session/login`: a form or JSON with `email` and `password`.
 pub async fn login(
     State(state): State<AppState>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     FormOrJson(body): FormOrJson,
 ) -> Result<Response, Error> {
@@ -27,7 +27,7 @@ pub async fn login(
     let email = required_string(&body, "email")?;
     let password = Secret::new(required_string(&body, "password")?);
     let client = ClientInfo {
-        ip: connect.map(|Extension(ConnectInfo(addr))| addr.ip().to_string()),
+        ip: ip.map(|ip| ip.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

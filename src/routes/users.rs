@@ -1,15 +1,15 @@
 //! `/users`: list, create, show, update and delete; administrators act on anyone, a user on
 //! themself (`me` names the current user).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::json;
 
-use super::{AppState, JsonObject, UserView, optional_string, required_string, session_set_cookie};
+use super::{
+    AppState, ClientIp, JsonObject, UserView, optional_string, required_string, session_set_cookie,
+};
 use crate::domain::Secret;
 use crate::error::Error;
 use crate::service::{Authenticated, NewUser};
@@ -84,12 +84,12 @@ pub async fn remove(
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(auth): Extension<Authenticated>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {
     let current = Secret::new(required_string(&body, "current_password")?);
     let new = Secret::new(required_string(&body, "new_password")?);
-    let ip = connect.map(|Extension(ConnectInfo(a))| a.ip().to_string());
+    let ip = ip.map(|ip| ip.to_string());
     state
         .service
         .change_my_password(&auth, current, new, ip.as_deref())

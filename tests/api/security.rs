@@ -83,8 +83,13 @@ async fn revoking_one_session_by_its_id_ends_only_that_session() {
     let (_, ann) = app.signed_in("ann@hbtn.io", false).await;
     let a = app.with_cookie(&app.login("bob@hbtn.io", PASSWORD).await);
     let b = app.with_cookie(&app.login("bob@hbtn.io", PASSWORD).await);
-    let list = a.get("/users/me/sessions").await.body;
-    let b_id = list[1]["id"].as_str().unwrap().to_owned();
+    let current_id = |c: crate::support::Client| async move {
+        let list = c.get("/users/me/sessions").await.body;
+        let list = list.as_array().unwrap();
+        let current = list.iter().find(|s| s["current"] == true).unwrap();
+        current["id"].as_str().unwrap().to_owned()
+    };
+    let b_id = current_id(b.clone()).await;
     // Another user cannot see or end it.
     ann.delete(&format!("/users/me/sessions/{b_id}"))
         .await
@@ -102,10 +107,7 @@ async fn revoking_one_session_by_its_id_ends_only_that_session() {
         .await
         .assert_error(404, "Not found");
     // Ending the current session by id also expires the cookie.
-    let a_id = a.get("/users/me/sessions").await.body[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let a_id = current_id(a.clone()).await;
     let r = a.delete(&format!("/users/me/sessions/{a_id}")).await;
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
     a.get("/users/me").await.assert_error(403, "Forbidden");
@@ -624,4 +626,65 @@ async fn a_weaker_argon2_hash_is_rehashed_at_login() {
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
     );
+}
+
+#[tokio::test]
+async fn throttling_is_tuned_by_configuration() {
+    let app = TestApp::spawn_with(|c| {
+        c.throttle_account_free = "2".into();
+        c.throttle_max_delay = "3".into();
+        c.throttle_address_free = "0".into();
+    })
+    .await;
+    app.user("bob@hbtn.io", false).await;
+    let c = app.anon();
+    for _ in 0..2 {
+        c.login_form("bob@hbtn.io", "wrong password")
+            .await
+            .assert_error(401, "wrong email or password");
+    }
+    assert_eq!(
+        c.login_form("bob@hbtn.io", PASSWORD)
+            .await
+            .header("retry-after"),
+        Some("1")
+    );
+    for _ in 0..5 {
+        app.clock.advance(10);
+        c.login_form("bob@hbtn.io", "wrong password")
+            .await
+            .assert_error(401, "wrong email or password");
+    }
+    assert_eq!(
+        c.login_form("bob@hbtn.io", PASSWORD)
+            .await
+            .header("retry-after"),
+        Some("3")
+    );
+    // With the per-address limit off, many failures from one address on many accounts pass.
+    for i in 0..150 {
+        c.login_form(&format!("u{}@hbtn.io", i % 50), "guess1234")
+            .await;
+    }
+    app.user("ann@hbtn.io", false).await;
+    assert_eq!(c.login_form("ann@hbtn.io", PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_client_address_comes_from_x_forwarded_for_only_when_trusted() {
+    for (trust, expected) in [("false", "127.0.0.1"), ("true", "203.0.113.7")] {
+        let app = TestApp::spawn_with(|c| c.trust_x_forwarded_for = trust.into()).await;
+        app.user("bob@hbtn.io", false).await;
+        let r = app
+            .anon()
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .login_form("bob@hbtn.io", PASSWORD)
+            .await;
+        let c = app.with_cookie(&r.cookie("_my_session_id").unwrap());
+        assert_eq!(
+            c.get("/users/me/sessions").await.body[0]["ip"],
+            expected,
+            "trust={trust}"
+        );
+    }
 }
