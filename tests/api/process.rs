@@ -86,6 +86,13 @@ async fn logs_are_json_lines_without_secrets_even_at_debug_and_sigterm_stops_cle
     let base = format!("http://{addr}/api/v1");
     let r = http
         .post(format!("{base}/auth_session/login"))
+        .form(&[("email", "bob@hbtn.io"), ("password", "not-the-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .post(format!("{base}/auth_session/login"))
         .form(&[("email", "bob@hbtn.io"), ("password", SECRET_PASSWORD)])
         .send()
         .await
@@ -147,6 +154,10 @@ async fn logs_are_json_lines_without_secrets_even_at_debug_and_sigterm_stops_cle
         "requests are logged with their id"
     );
     assert!(logs.contains("\"stopped\""), "shutdown is logged");
+    for event in ["user_created", "login_failed", "login", "logout"] {
+        let needle = format!("\"event\":\"{event}\"");
+        assert!(logs.contains(&needle), "no audit event {event}");
+    }
     assert!(
         !logs.contains(SECRET_PASSWORD),
         "a password reached the logs"
