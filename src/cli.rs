@@ -1,7 +1,8 @@
-//! The command line: `serve` (the default), `user`, `sessions` and `check-config`, all over the
-//! same configuration and the same service as the server.
+//! The command line: `serve` (the default), `user`, `sessions`, `import` and `check-config`, all
+//! over the same configuration and the same service as the server.
 
 use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -39,6 +40,16 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Validate the configuration and reach the stores, then exit.
     CheckConfig,
+    /// Import the original system's `.db_User.json` (and `.db_UserSession.json`) from a
+    /// directory; strict unless `--skip-invalid`.
+    Import {
+        /// The directory holding the original's files.
+        #[arg(long)]
+        from: PathBuf,
+        /// Import the valid records and list the invalid ones instead of refusing them all.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
 }
 
 /// `sesame user ...`.
@@ -121,6 +132,9 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
                 users
             );
             Ok(())
+        }
+        Command::Import { from, skip_invalid } => {
+            crate::import::command(settings, &from, skip_invalid).await
         }
         Command::User(cmd) => {
             let service = offline(settings)?;

@@ -15,6 +15,8 @@ pub mod config;
 pub mod domain;
 /// The one error type and its mapping to HTTP statuses.
 pub mod error;
+/// Import of the original system's JSON files.
+pub mod import;
 /// Argon2id hashing off the async workers; legacy SHA-256 verification.
 pub mod password;
 /// Thin HTTP handlers and the authentication gate.

@@ -9,6 +9,8 @@ use crate::config::{DatabaseUrl, Expiry, Settings};
 use crate::domain::{Digest32, Session, User};
 
 pub mod memory;
+pub mod postgres;
+pub mod redis;
 pub mod sqlite;
 
 /// What a store can fail with.
@@ -59,7 +61,9 @@ pub trait UserStore: Send + Sync + 'static {
 /// - `get` never writes; `touch` is the only write on the read path and callers rate-limit it.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Stores a new session; `Conflict` if one with the same digest exists.
+    /// Stores a new session; `Conflict` if one with the same digest exists. Persistent stores
+    /// also refuse a taken public `id` with `Conflict` (the importer relies on it); in memory,
+    /// ids are random and not checked.
     async fn insert(&self, session: &Session) -> Result<(), StoreError>;
     /// The session with this digest, expired or not (callers check expiry).
     async fn get(&self, digest: &Digest32) -> Result<Option<Session>, StoreError>;

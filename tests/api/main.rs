@@ -14,3 +14,6 @@ mod users;
 mod store_contract;
 
 mod cli;
+mod import;
+mod store_postgres;
+mod store_redis;

@@ -1,0 +1,521 @@
+//! The Redis session store: the shared store contract, plus what only Redis has (native TTLs,
+//! the key layout, dangling index entries, an unreachable server).
+//!
+//! Needs a Redis at `SESAME_TEST_REDIS` (default `redis://127.0.0.1:6379`). Every test works
+//! under its own key prefix `sesame-test:<random hex>:`, and its [`TestPrefix`] guard deletes
+//! every key under that prefix when dropped, so tests run in parallel and leave Redis clean.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use sesame::config::Expiry;
+use sesame::domain::{Session, new_id, token_digest};
+use sesame::store::redis::RedisSessionStore;
+use sesame::store::{SessionStore, StoreError};
+
+/// The Redis the tests use.
+pub(crate) fn url() -> String {
+    std::env::var("SESAME_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A raw connection to the test Redis, to look behind the store's back.
+pub(crate) async fn raw() -> MultiplexedConnection {
+    redis::Client::open(url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Every key under `prefix`.
+pub(crate) async fn keys_under(conn: &mut MultiplexedConnection, prefix: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// A key prefix of its own for one test; dropping it deletes every key under it.
+pub(crate) struct TestPrefix(pub(crate) String);
+
+impl TestPrefix {
+    /// A fresh `sesame-test:<random hex>:`.
+    pub(crate) fn new() -> Self {
+        Self(format!("sesame-test:{}:", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+impl Drop for TestPrefix {
+    fn drop(&mut self) {
+        let prefix = self.0.clone();
+        // Drop may run inside the test's runtime, where blocking on another future is not
+        // allowed: clean up from a thread with a runtime of its own.
+        let cleaner = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = raw().await;
+                for chunk in keys_under(&mut conn, &prefix).await.chunks(500) {
+                    let _: i64 = redis::cmd("DEL")
+                        .arg(chunk)
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap();
+                }
+            });
+        });
+        let joined = cleaner.join();
+        if joined.is_err() && !std::thread::panicking() {
+            panic!("could not clean the Redis keys under {}", self.0);
+        }
+    }
+}
+
+/// A store under a fresh prefix, and the guard that cleans it up.
+pub(crate) async fn redis_store(absolute_ttl: Option<i64>) -> (Arc<RedisSessionStore>, TestPrefix) {
+    let p = TestPrefix::new();
+    let store = RedisSessionStore::connect(&url(), &p.0, absolute_ttl)
+        .await
+        .unwrap();
+    (Arc::new(store), p)
+}
+
+session_store_contract!(redis_sessions, {
+    let (store, p) = redis_store(None).await;
+    (store as Arc<dyn SessionStore>, p)
+});
+
+session_store_contract!(redis_sessions_with_native_ttl, {
+    let (store, p) = redis_store(Some(3600)).await;
+    (store as Arc<dyn SessionStore>, p)
+});
+
+const T: i64 = 1_700_000_000;
+
+fn session(token: &str, user_id: &str, created_at: i64) -> Session {
+    Session {
+        id: new_id(),
+        digest: token_digest(token),
+        user_id: user_id.to_owned(),
+        created_at,
+        last_seen_at: created_at,
+        ip: None,
+        user_agent: None,
+    }
+}
+
+async fn ttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("TTL").arg(key).query_async(conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn with_an_absolute_ttl_the_session_hash_and_id_key_expire_in_about_that_time() {
+    let (store, p) = redis_store(Some(100)).await;
+    let s = session("ttl-token", "alice", T);
+    store.insert(&s).await.unwrap();
+
+    let mut conn = raw().await;
+    let hash = format!("{}s:{}", p.0, hex::encode(s.digest));
+    let id_key = format!("{}id:{}", p.0, s.id);
+    for key in [&hash, &id_key, &format!("{}u:alice", p.0)] {
+        let t = ttl(&mut conn, key).await;
+        assert!((95..=100).contains(&t), "TTL of {key} is {t}");
+    }
+    // Touching keeps the bound measured from insertion.
+    store.touch(&s.digest, T + 10).await.unwrap();
+    let t = ttl(&mut conn, &hash).await;
+    assert!((95..=100).contains(&t), "TTL after touch is {t}");
+}
+
+#[tokio::test]
+async fn without_an_absolute_ttl_nothing_expires_by_itself() {
+    let (store, p) = redis_store(None).await;
+    let s = session("no-ttl-token", "alice", T);
+    store.insert(&s).await.unwrap();
+    let mut conn = raw().await;
+    for key in keys_under(&mut conn, &p.0).await {
+        assert_eq!(ttl(&mut conn, &key).await, -1, "TTL of {key}");
+    }
+}
+
+#[tokio::test]
+async fn no_key_or_value_under_the_prefix_contains_the_token() {
+    let (store, p) = redis_store(Some(100)).await;
+    let token = format!("TOKEN-{}", uuid::Uuid::new_v4().simple());
+    let s = Session {
+        ip: Some("203.0.113.9".to_owned()),
+        user_agent: Some("curl/8".to_owned()),
+        ..session(&token, "alice", T)
+    };
+    store.insert(&s).await.unwrap();
+    store.touch(&s.digest, T + 5).await.unwrap();
+
+    let mut conn = raw().await;
+    let keys = keys_under(&mut conn, &p.0).await;
+    assert!(
+        keys.len() >= 5,
+        "expected the session and its indexes: {keys:?}"
+    );
+    let mut everything = String::new();
+    for key in &keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let values: Vec<String> = match kind.as_str() {
+            "string" => vec![
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+            ],
+            "hash" => redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "set" => redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            "zset" => redis::cmd("ZRANGE")
+                .arg(key)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            other => panic!("unexpected type {other} of {key}"),
+        };
+        everything.push_str(key);
+        everything.push('\n');
+        for v in values {
+            everything.push_str(&v);
+            everything.push('\n');
+        }
+    }
+    assert!(
+        !everything.contains(&token),
+        "the token is stored:\n{everything}"
+    );
+    // What is stored is the digest (a sanity check that the scan saw the session).
+    assert!(everything.contains(&hex::encode(s.digest)));
+    assert!(everything.contains("curl/8"));
+}
+
+#[tokio::test]
+async fn a_session_whose_hash_expired_is_neither_listed_nor_returned_and_its_index_entries_go() {
+    let (store, p) = redis_store(Some(100)).await;
+    let gone = session("expires", "alice", T);
+    let kept = session("stays", "alice", T + 1);
+    store.insert(&gone).await.unwrap();
+    store.insert(&kept).await.unwrap();
+
+    // Simulate the native expiry of one hash.
+    let mut conn = raw().await;
+    let hash = format!("{}s:{}", p.0, hex::encode(gone.digest));
+    let _: i64 = redis::cmd("DEL")
+        .arg(&hash)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    assert!(store.get(&gone.digest).await.unwrap().is_none());
+    let listed = store.list_for_user("alice").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, kept.id);
+    // The user's set was cleaned lazily.
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{}u:alice", p.0))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, vec![hex::encode(kept.digest)]);
+
+    // It cannot be deleted or touched back to life, and its id is free again.
+    assert!(!store.delete(&gone.digest).await.unwrap());
+    store.touch(&gone.digest, T + 50).await.unwrap();
+    assert!(store.get(&gone.digest).await.unwrap().is_none());
+    let reuse = Session {
+        id: gone.id.clone(),
+        ..session("another-token", "bob", T + 2)
+    };
+    store.insert(&reuse).await.unwrap();
+
+    // A purge drops what is left of it and counts only real sessions.
+    let expiry = Expiry {
+        absolute: Some(10),
+        idle: None,
+    };
+    assert_eq!(store.purge_expired(T + 11, expiry).await.unwrap(), 1);
+    assert!(store.get(&kept.digest).await.unwrap().is_none());
+    assert_eq!(store.list_for_user("bob").await.unwrap().len(), 1);
+    let created: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{}created", p.0))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(created, vec![hex::encode(reuse.digest)]);
+}
+
+#[tokio::test]
+async fn insert_with_a_taken_session_id_is_conflict_and_keeps_the_first() {
+    let (store, _p) = redis_store(None).await;
+    let first = session("id-first", "alice", T);
+    store.insert(&first).await.unwrap();
+    let second = Session {
+        id: first.id.clone(),
+        ..session("id-second", "bob", T + 1)
+    };
+    assert_eq!(store.insert(&second).await, Err(StoreError::Conflict));
+    assert!(store.get(&second.digest).await.unwrap().is_none());
+    assert!(store.list_for_user("bob").await.unwrap().is_empty());
+    assert_eq!(store.get(&first.digest).await.unwrap(), Some(first));
+}
+
+#[tokio::test]
+async fn delete_for_user_keeps_the_excepted_session() {
+    let (store, _p) = redis_store(None).await;
+    let a: Vec<Session> = (0..4)
+        .map(|i| session(&format!("ex{i}"), "alice", T + i))
+        .collect();
+    for s in &a {
+        store.insert(s).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .delete_for_user("alice", Some(&a[2].digest))
+            .await
+            .unwrap(),
+        3
+    );
+    let left = store.list_for_user("alice").await.unwrap();
+    assert_eq!(left, vec![a[2].clone()]);
+    // An `except` that is not the user's changes nothing about which are deleted.
+    assert_eq!(
+        store
+            .delete_for_user("alice", Some(&token_digest("elsewhere")))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.list_for_user("alice").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_inserts_of_one_digest_give_one_ok_and_the_rest_conflicts() {
+    let (store, _p) = redis_store(None).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert(&session("racing", &format!("user-{i}"), T))
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn a_session_deleted_through_one_instance_is_gone_for_another() {
+    let (a, p) = redis_store(None).await;
+    let b = RedisSessionStore::connect(&url(), &p.0, None)
+        .await
+        .unwrap();
+    let s = session("shared", "alice", T);
+    a.insert(&s).await.unwrap();
+    assert_eq!(b.get(&s.digest).await.unwrap(), Some(s.clone()));
+    assert!(b.delete(&s.digest).await.unwrap());
+    assert!(a.get(&s.digest).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn deleting_and_purging_every_session_leaves_no_key_behind() {
+    let (store, p) = redis_store(Some(100)).await;
+    let sessions: Vec<Session> = (0..6)
+        .map(|i| session(&format!("clean{i}"), ["alice", "bob"][i % 2], T + i as i64))
+        .collect();
+    for s in &sessions {
+        store.insert(s).await.unwrap();
+    }
+    assert!(store.delete(&sessions[0].digest).await.unwrap());
+    assert_eq!(store.delete_for_user("bob", None).await.unwrap(), 3);
+    let expiry = Expiry {
+        absolute: None,
+        idle: Some(60),
+    };
+    assert_eq!(store.purge_expired(T + 1000, expiry).await.unwrap(), 2);
+    let mut conn = raw().await;
+    assert_eq!(keys_under(&mut conn, &p.0).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn purge_goes_through_more_sessions_than_one_batch() {
+    let (store, _p) = redis_store(None).await;
+    for i in 0..1200 {
+        store
+            .insert(&session(&format!("many{i}"), "alice", T + i))
+            .await
+            .unwrap();
+    }
+    let expiry = Expiry {
+        absolute: Some(100),
+        idle: Some(100),
+    };
+    // created_at + 100 <= T + 1150 for i <= 1050.
+    assert_eq!(store.purge_expired(T + 1150, expiry).await.unwrap(), 1051);
+    assert_eq!(store.list_for_user("alice").await.unwrap().len(), 149);
+}
+
+#[tokio::test]
+async fn connecting_to_a_closed_port_is_unavailable_within_three_seconds() {
+    let started = Instant::now();
+    let result =
+        RedisSessionStore::connect("redis://127.0.0.1:1", "sesame-test:closed:", None).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "got {:?}",
+        result.err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_url_that_does_not_parse_is_not_unavailable() {
+    let result =
+        RedisSessionStore::connect("http://127.0.0.1:6379", "sesame-test:bad:", None).await;
+    assert!(
+        matches!(result, Err(StoreError::Other(_))),
+        "got {:?}",
+        result.err()
+    );
+}
+
+/// A throwaway `redis-server` on a free port, killed when dropped; `None` if `redis-server` is
+/// not installed.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start_on(port: u16) -> Option<Self> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Self { child, port })
+    }
+
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_server_goes_away_is_unavailable_within_two_seconds_then_heals() {
+    let Some(server) = OwnRedis::start() else {
+        eprintln!("redis-server is not installed: skipped");
+        return;
+    };
+    let port = server.port;
+    let store = RedisSessionStore::connect(&format!("redis://127.0.0.1:{port}"), "p:", None)
+        .await
+        .unwrap();
+    let s = session("heal", "alice", T);
+    store.insert(&s).await.unwrap();
+
+    drop(server);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let got = store.get(&s.digest).await;
+        assert!(
+            matches!(got, Err(StoreError::Unavailable(_))),
+            "got {got:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    // The server returns (empty: it kept nothing); the same store works again by itself.
+    let _server = OwnRedis::start_on(port).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match store.get(&s.digest).await {
+            Ok(got) => {
+                assert_eq!(got, None);
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "still failing: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.insert(&s).await.unwrap();
+    assert_eq!(store.get(&s.digest).await.unwrap(), Some(s));
+}
