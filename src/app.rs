@@ -21,10 +21,11 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::clock::Clock;
 use crate::config::{AuthType, CorsOrigins, Settings};
+use crate::metrics::Metrics;
 use crate::password::Passwords;
 use crate::routes::{self, AppState};
-use crate::service::Service;
-use crate::store::{self, Stores};
+use crate::service::{Parts, Service};
+use crate::store::{self, StoreError, Stores};
 use crate::throttle::Throttle;
 
 /// Largest request body accepted (larger is 413).
@@ -51,23 +52,25 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the stores and builds the service for `settings`.
-    pub fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let stores = store::open(&settings).context("opening the stores")?;
+    /// Opens the stores and builds the service for `settings`. Unreachable stores are retried
+    /// every second, with a log line each time, for up to `STORE_STARTUP_TIMEOUT` seconds.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let stores = open_with_retries(&settings).await?;
         let passwords = Passwords::new(hash_parallelism())?;
-        let service = Service::new(
-            stores.users.clone(),
-            stores.sessions.clone(),
-            Throttle::new(
+        let service = Service::new(Parts {
+            users: stores.users.clone(),
+            sessions: stores.sessions.clone(),
+            throttle: Throttle::new(
                 stores.throttle.clone(),
                 settings.throttle_account,
                 settings.throttle_address,
             ),
-            passwords.clone(),
+            passwords: passwords.clone(),
             clock,
-            settings.auth_type,
-            settings.expiry(),
-        );
+            auth_type: settings.auth_type,
+            expiry: settings.expiry(),
+            metrics: Arc::new(Metrics::default()),
+        });
         Ok(Self {
             service,
             stores,
@@ -79,27 +82,33 @@ impl App {
     /// The same service, acting on the persistent session store whatever `AUTH_TYPE` is:
     /// what the command line works on.
     pub fn offline_service(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
-        Ok(Service::new(
-            self.stores.users.clone(),
-            Some(self.stores.persistent_sessions.clone()),
-            Throttle::new(
+        Ok(Service::new(Parts {
+            users: self.stores.users.clone(),
+            sessions: Some(self.stores.persistent_sessions.clone()),
+            throttle: Throttle::new(
                 self.stores.throttle.clone(),
                 self.settings.throttle_account,
                 self.settings.throttle_address,
             ),
-            self.passwords.clone(),
+            passwords: self.passwords.clone(),
             clock,
-            AuthType::SessionDb,
-            self.settings.stored_session_expiry(),
-        ))
+            auth_type: AuthType::SessionDb,
+            expiry: self.settings.stored_session_expiry(),
+            metrics: self.service.metrics().clone(),
+        }))
+    }
+
+    /// The state handlers see.
+    pub fn state(&self) -> AppState {
+        AppState {
+            service: self.service.clone(),
+            settings: self.settings.clone(),
+        }
     }
 
     /// The HTTP service: routes, gate, CORS, request ids, tracing and path normalisation.
     pub fn http(&self) -> anyhow::Result<axum::Router> {
-        let state = AppState {
-            service: self.service.clone(),
-            settings: self.settings.clone(),
-        };
+        let state = self.state();
         let request_id = HeaderName::from_static("x-request-id");
         let router = routes::router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -141,6 +150,27 @@ impl App {
     }
 }
 
+async fn open_with_retries(settings: &Settings) -> anyhow::Result<Stores> {
+    let limit = Duration::from_secs(settings.store_startup_timeout);
+    let started = tokio::time::Instant::now();
+    loop {
+        match store::open(settings).await {
+            Ok(stores) => return Ok(stores),
+            Err(StoreError::Unavailable(cause)) if started.elapsed() < limit => {
+                let left = limit.saturating_sub(started.elapsed()).as_secs();
+                tracing::warn!(%cause, seconds_left = left, "a store is unreachable; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "opening the stores (gave up after {} s)",
+                    started.elapsed().as_secs()
+                )));
+            }
+        }
+    }
+}
+
 fn cors(origins: &CorsOrigins) -> anyhow::Result<CorsLayer> {
     let layer = CorsLayer::new()
         .allow_methods([
@@ -172,6 +202,8 @@ fn cors(origins: &CorsOrigins) -> anyhow::Result<CorsLayer> {
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The address of the separate metrics listener (`METRICS_ADDR`), if any.
+    pub metrics_addr: Option<SocketAddr>,
     /// The application it serves.
     pub app: App,
     stop: watch::Sender<bool>,
@@ -198,33 +230,53 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) -> anyhow::Result<Running> {
-    let app = App::build(settings, clock)?;
+    let app = App::build(settings, clock).await?;
     let listener = TcpListener::bind(app.settings.addr)
         .await
         .with_context(|| format!("binding {}", app.settings.addr))?;
     let addr = listener.local_addr()?;
     let http = NormalizePathLayer::trim_trailing_slash().layer(app.http()?);
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let sweeper = spawn_sweeper(app.service.clone(), stop_tx.subscribe());
-    let stores = app.stores.clone();
-    let task = tokio::spawn(async move {
-        let signal = async move {
-            match shutdown {
-                Some(external) => tokio::select! {
-                    () = external => {}
-                    _ = stop_rx.wait_for(|s| *s) => {}
-                },
-                None => {
-                    let _ = stop_rx.wait_for(|s| *s).await;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(external) = shutdown {
+        let stop = stop_tx.clone();
+        tokio::spawn(async move {
+            external.await;
+            let _ = stop.send(true);
+        });
+    }
+    let metrics_addr = match app.settings.metrics_addr {
+        Some(maddr) => {
+            let listener = TcpListener::bind(maddr)
+                .await
+                .with_context(|| format!("binding METRICS_ADDR {maddr}"))?;
+            let bound = listener.local_addr()?;
+            let router = routes::metrics_router(app.state());
+            let stopped = stopped(stop_rx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "metrics listener failed");
                 }
-            }
-            tracing::info!("shutting down: finishing in-flight requests");
-        };
+            });
+            tracing::info!(addr = %bound, "metrics listening");
+            Some(bound)
+        }
+        None => None,
+    };
+    let sweeper = spawn_sweeper(app.service.clone(), stop_rx.clone());
+    let stores = app.stores.clone();
+    let signal = stopped(stop_rx);
+    let task = tokio::spawn(async move {
         let served = axum::serve(
             listener,
             axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(http),
         )
-        .with_graceful_shutdown(signal)
+        .with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+        })
         .await;
         sweeper.abort();
         stores.users.close();
@@ -239,10 +291,16 @@ pub async fn start(
     }
     Ok(Running {
         addr,
+        metrics_addr,
         app,
         stop: stop_tx,
         task,
     })
+}
+
+/// Resolves once `stop` says so (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn spawn_sweeper(service: Service, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {

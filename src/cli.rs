@@ -124,7 +124,7 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
             running.wait().await
         }
         Command::CheckConfig => {
-            let app = App::build(settings, Arc::new(SystemClock))?;
+            let app = App::build(settings, Arc::new(SystemClock)).await?;
             let users = app.service.count_users().await.map_err(describe)?;
             println!(
                 "configuration OK: AUTH_TYPE={}, {} user(s) in the database",
@@ -137,11 +137,11 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
             crate::import::command(settings, &from, skip_invalid).await
         }
         Command::User(cmd) => {
-            let service = offline(settings)?;
+            let service = offline(settings).await?;
             user(cmd, &service).await
         }
         Command::Sessions(cmd) => {
-            let service = offline(settings)?;
+            let service = offline(settings).await?;
             match cmd {
                 SessionsCommand::Purge => {
                     let n = service.purge_expired().await.map_err(describe)?;
@@ -161,7 +161,7 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
     }
 }
 
-fn offline(settings: Settings) -> anyhow::Result<Service> {
+async fn offline(settings: Settings) -> anyhow::Result<Service> {
     if matches!(settings.auth_type, AuthType::Session | AuthType::SessionExp) {
         eprintln!(
             "note: AUTH_TYPE={} keeps sessions in the server's memory, out of this command's reach; \
@@ -169,7 +169,9 @@ fn offline(settings: Settings) -> anyhow::Result<Service> {
             settings.auth_type.as_str()
         );
     }
-    App::build(settings, Arc::new(SystemClock))?.offline_service(Arc::new(SystemClock))
+    App::build(settings, Arc::new(SystemClock))
+        .await?
+        .offline_service(Arc::new(SystemClock))
 }
 
 fn describe(e: Error) -> anyhow::Error {

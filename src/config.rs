@@ -177,6 +177,35 @@ pub struct RawConfig {
         allow_hyphen_values = true
     )]
     pub trust_x_forwarded_for: String,
+    /// Prefix of every Redis key sesame writes (SESSION_STORE_URL).
+    #[arg(
+        long,
+        env = "SESSION_STORE_PREFIX",
+        default_value = "sesame:",
+        global = true,
+        value_name = "SESSION_STORE_PREFIX",
+        allow_hyphen_values = true
+    )]
+    pub session_store_prefix: String,
+    /// Seconds start-up keeps retrying unreachable stores before giving up; 0: try once.
+    #[arg(
+        long,
+        env = "STORE_STARTUP_TIMEOUT",
+        default_value = "30",
+        global = true,
+        value_name = "STORE_STARTUP_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub store_startup_timeout: String,
+    /// Serve `/metrics` on this address instead of the API port.
+    #[arg(
+        long,
+        env = "METRICS_ADDR",
+        global = true,
+        value_name = "METRICS_ADDR",
+        allow_hyphen_values = true
+    )]
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for RawConfig {
@@ -198,6 +227,9 @@ impl Default for RawConfig {
             throttle_address_free: "100".into(),
             throttle_max_delay: "900".into(),
             trust_x_forwarded_for: "false".into(),
+            session_store_prefix: "sesame:".into(),
+            store_startup_timeout: "30".into(),
+            metrics_addr: None,
         }
     }
 }
@@ -307,6 +339,12 @@ pub struct Settings {
     pub throttle_address: Option<Policy>,
     /// `TRUST_X_FORWARDED_FOR`.
     pub trust_x_forwarded_for: bool,
+    /// `SESSION_STORE_PREFIX`.
+    pub session_store_prefix: String,
+    /// `STORE_STARTUP_TIMEOUT` in seconds.
+    pub store_startup_timeout: u64,
+    /// `METRICS_ADDR`, if set.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A configuration value that does not parse; names the variable.
@@ -515,6 +553,33 @@ impl Settings {
         });
         let trust_x_forwarded_for =
             parse_bool("TRUST_X_FORWARDED_FOR", &raw.trust_x_forwarded_for)?;
+        if raw.session_store_prefix.is_empty()
+            || raw
+                .session_store_prefix
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad(
+                "SESSION_STORE_PREFIX",
+                format!(
+                    "{:?} must be non-empty, without spaces",
+                    raw.session_store_prefix
+                ),
+            ));
+        }
+        let store_startup_timeout = u64::from(parse_count(
+            "STORE_STARTUP_TIMEOUT",
+            &raw.store_startup_timeout,
+        )?);
+        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                bad(
+                    "METRICS_ADDR",
+                    format!("{a:?} is not an address like 127.0.0.1:9100"),
+                )
+            })?),
+        };
         Ok(Self {
             addr: SocketAddr::new(host, port),
             auth_type,
@@ -530,6 +595,9 @@ impl Settings {
             throttle_account,
             throttle_address,
             trust_x_forwarded_for,
+            session_store_prefix: raw.session_store_prefix.clone(),
+            store_startup_timeout,
+            metrics_addr,
         })
     }
 

@@ -971,7 +971,7 @@ pub async fn command(settings: Settings, from: &Path, skip_invalid: bool) -> any
             from.display()
         );
     }
-    let app = App::build(settings, Arc::new(SystemClock))?;
+    let app = App::build(settings, Arc::new(SystemClock)).await?;
     let mode = if skip_invalid {
         Mode::SkipInvalid
     } else {

@@ -17,6 +17,8 @@ pub mod domain;
 pub mod error;
 /// Import of the original system's JSON files.
 pub mod import;
+/// Prometheus counters and histograms, lock-free.
+pub mod metrics;
 /// Argon2id hashing off the async workers; legacy SHA-256 verification.
 pub mod password;
 /// Thin HTTP handlers and the authentication gate.

@@ -18,6 +18,7 @@ use crate::domain::{
     validate_password,
 };
 use crate::error::Error;
+use crate::metrics::{LoginOutcome, Metrics};
 use crate::password::Passwords;
 use crate::store::{SessionStore, UserStore};
 use crate::throttle::Throttle;
@@ -101,6 +102,26 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// What a [`Service`] is built from.
+pub struct Parts {
+    /// Where users live.
+    pub users: Arc<dyn UserStore>,
+    /// Where sessions live, if `AUTH_TYPE` keeps any.
+    pub sessions: Option<Arc<dyn SessionStore>>,
+    /// Failed-login throttling.
+    pub throttle: Throttle,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// `AUTH_TYPE`.
+    pub auth_type: AuthType,
+    /// Session lifetimes.
+    pub expiry: Expiry,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+}
+
 /// The service: every rule, over the stores.
 #[derive(Clone)]
 pub struct Service {
@@ -111,6 +132,7 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     auth_type: AuthType,
     expiry: Expiry,
+    metrics: Arc<Metrics>,
 }
 
 /// Longest time between two recorded uses of a session: `min(60 s, idle / 4)` with an idle
@@ -142,15 +164,17 @@ fn check_new_password(email: &str, password: &Secret) -> Result<(), Error> {
 
 impl Service {
     /// Builds the service over its stores.
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        sessions: Option<Arc<dyn SessionStore>>,
-        throttle: Throttle,
-        passwords: Passwords,
-        clock: Arc<dyn Clock>,
-        auth_type: AuthType,
-        expiry: Expiry,
-    ) -> Self {
+    pub fn new(parts: Parts) -> Self {
+        let Parts {
+            users,
+            sessions,
+            throttle,
+            passwords,
+            clock,
+            auth_type,
+            expiry,
+            metrics,
+        } = parts;
         Self {
             users,
             sessions,
@@ -159,6 +183,29 @@ impl Service {
             clock,
             auth_type,
             expiry,
+            metrics,
+        }
+    }
+
+    /// The counters this service reports to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Readiness: every store this service uses answers.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.users.ping().await?;
+        if let Some(store) = &self.sessions {
+            store.ping().await?;
+        }
+        Ok(())
+    }
+
+    /// How many sessions the session store holds, if there is one.
+    pub async fn session_count(&self) -> Result<Option<u64>, Error> {
+        match &self.sessions {
+            Some(store) => Ok(Some(store.count().await?)),
+            None => Ok(None),
         }
     }
 
@@ -248,15 +295,22 @@ impl Service {
         password: Secret,
         ip: Option<&str>,
     ) -> Result<Option<User>, Error> {
-        self.throttle.check(email, ip, self.clock.now()).await?;
+        if let Err(e) = self.throttle.check(email, ip, self.clock.now()).await {
+            if matches!(e, Error::TooManyRequests { .. }) {
+                self.metrics.login(LoginOutcome::Throttled);
+            }
+            return Err(e);
+        }
         let user = self.users.get_by_email(email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.clone());
         let verified = self.passwords.verify(password.clone(), stored).await?;
         let Some(mut user) = user.filter(|_| verified.ok) else {
+            self.metrics.login(LoginOutcome::Failed);
             self.throttle.failed(email, ip, self.clock.now()).await?;
             tracing::info!(target: "audit", event = "login_failed", ip = ip.unwrap_or("-"), "wrong email or password");
             return Ok(None);
         };
+        self.metrics.login(LoginOutcome::Ok);
         self.throttle.succeeded(email).await?;
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;

@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -25,4 +27,25 @@ pub async fn unauthorized() -> Error {
 /// `GET /forbidden`: always 403.
 pub async fn forbidden() -> Error {
     Error::Forbidden
+}
+
+/// `GET /health/ready`: 200 when every store answers, else 503 (for load balancers; `/status`
+/// only says the process is alive).
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+    state.service.ready().await?;
+    Ok(Json(json!({"status": "ready"})))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let sessions = state.service.session_count().await.ok().flatten();
+    let body = state.service.metrics().render(sessions);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

@@ -3,10 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::config::{CorsOrigins, Settings};
 use crate::domain::{User, format_timestamp};
 use crate::error::Error;
+use crate::metrics::Metrics;
 use crate::service::{Credentials, Service};
 
 pub mod index;
@@ -35,6 +37,8 @@ pub struct AppState {
 /// Paths that need no credentials (after trailing-slash normalisation).
 const PUBLIC_PATHS: &[&str] = &[
     "/api/v1/status",
+    "/api/v1/health/ready",
+    "/metrics",
     "/api/v1/unauthorized",
     "/api/v1/forbidden",
     LOGIN_PATH,
@@ -42,8 +46,13 @@ const PUBLIC_PATHS: &[&str] = &[
 
 /// The API's routes, behind the gate.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if state.settings.metrics_addr.is_none() {
+        router = router.route("/metrics", get(index::metrics));
+    }
+    router
         .route("/api/v1/status", get(index::status))
+        .route("/api/v1/health/ready", get(index::ready))
         .route("/api/v1/stats", get(index::stats))
         .route("/api/v1/unauthorized", get(index::unauthorized))
         .route("/api/v1/forbidden", get(index::forbidden))
@@ -70,7 +79,32 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// The metrics router for `METRICS_ADDR`: `/metrics` alone.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(index::metrics))
+        .fallback(|| async { Error::NotFound })
+        .with_state(state)
+}
+
+/// Counts every answered request by route and status, with its latency.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = Metrics::route_index(
+        req.extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str),
+    );
+    let resp = next.run(req).await;
+    state
+        .service
+        .metrics()
+        .request(route, resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// The path of the login route.

@@ -71,6 +71,10 @@ impl SessionStore for MemorySessionStore {
         Ok((before - map.len()) as u64)
     }
 
+    async fn count(&self) -> Result<u64, StoreError> {
+        Ok(read(&self.sessions).len() as u64)
+    }
+
     async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError> {
         let mut map = write(&self.sessions);
         let before = map.len();

@@ -51,6 +51,10 @@ pub trait UserStore: Send + Sync + 'static {
     async fn set_password(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
     /// Deletes the user; `false` if there was none.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// Checks the store answers (readiness); cheap.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Flushes and releases what the store holds; called once at shutdown.
     fn close(&self) {}
 }
@@ -82,6 +86,12 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
     /// Deletes every session expired at `now` under `expiry`; returns how many.
     async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError>;
+    /// How many sessions the store holds (expired ones not yet purged included).
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// Checks the store answers (readiness); cheap.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Failed-login bookkeeping for one key (an account or a client address).
@@ -127,34 +137,51 @@ pub struct Stores {
     pub throttle: Arc<dyn ThrottleStore>,
 }
 
-/// Opens (creating and migrating as needed) the stores `settings` names.
-pub fn open(settings: &Settings) -> Result<Stores, StoreError> {
+/// Opens (creating and migrating as needed) the stores `settings` names: users and throttling
+/// counts in `DATABASE_URL`; sessions in memory (`session_auth`, `session_exp_auth`), in
+/// `SESSION_STORE_URL` (Redis) if set, else in `DATABASE_URL`.
+pub async fn open(settings: &Settings) -> Result<Stores, StoreError> {
     use crate::config::AuthType;
-    if settings.session_store_url.is_some() {
-        return Err(StoreError::Other(
-            "SESSION_STORE_URL (Redis) is not supported by this build".into(),
-        ));
-    }
-    let db = match &settings.database {
-        DatabaseUrl::SqliteFile(path) => Arc::new(sqlite::SqliteStore::open_file(path)?),
-        DatabaseUrl::SqliteMemory => Arc::new(sqlite::SqliteStore::open_memory()?),
-        DatabaseUrl::Postgres(_) => {
-            return Err(StoreError::Other(
-                "DATABASE_URL: PostgreSQL is not supported by this build".into(),
-            ));
+    let (users, throttle, db_sessions): (
+        Arc<dyn UserStore>,
+        Arc<dyn ThrottleStore>,
+        Arc<dyn SessionStore>,
+    ) = match &settings.database {
+        DatabaseUrl::SqliteFile(path) => {
+            let db = Arc::new(sqlite::SqliteStore::open_file(path)?);
+            (db.clone(), db.clone(), db)
         }
+        DatabaseUrl::SqliteMemory => {
+            let db = Arc::new(sqlite::SqliteStore::open_memory()?);
+            (db.clone(), db.clone(), db)
+        }
+        DatabaseUrl::Postgres(url) => {
+            let db = Arc::new(postgres::PgStore::connect(url).await?);
+            (db.clone(), db.clone(), db)
+        }
+    };
+    let persistent_sessions: Arc<dyn SessionStore> = match &settings.session_store_url {
+        Some(url) => Arc::new(
+            redis::RedisSessionStore::connect(
+                url,
+                &settings.session_store_prefix,
+                settings.stored_session_expiry().absolute,
+            )
+            .await?,
+        ),
+        None => db_sessions,
     };
     let sessions: Option<Arc<dyn SessionStore>> = match settings.auth_type {
         AuthType::Session | AuthType::SessionExp => {
             Some(Arc::new(memory::MemorySessionStore::default()))
         }
-        AuthType::SessionDb => Some(db.clone()),
+        AuthType::SessionDb => Some(persistent_sessions.clone()),
         AuthType::Deny | AuthType::Basic | AuthType::None => None,
     };
     Ok(Stores {
-        users: db.clone(),
+        users,
         sessions,
-        persistent_sessions: db.clone(),
-        throttle: db,
+        persistent_sessions,
+        throttle,
     })
 }

@@ -402,6 +402,10 @@ impl UserStore for PgStore {
         count_of(n)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        op!(self, |c| c.simple_query("SELECT 1").await.map(drop))
+    }
+
     async fn update(&self, u: &User) -> Result<bool, StoreError> {
         op!(self, |c| {
             let st = c
@@ -544,6 +548,18 @@ impl SessionStore for PgStore {
                 .await?;
             c.execute(&st, &[&user_id, &except]).await
         })
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = op!(self, |c| {
+            let st = c.prepare_cached("SELECT count(*) FROM sessions").await?;
+            c.query_one(&st, &[]).await?.try_get(0)
+        })?;
+        count_of(n)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        op!(self, |c| c.simple_query("SELECT 1").await.map(drop))
     }
 
     async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError> {

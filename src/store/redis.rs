@@ -450,6 +450,19 @@ impl SessionStore for RedisSessionStore {
     /// (the boundaries of [`Session::is_expired`]), found through the sorted sets without a
     /// scan, in batches of at most 500 per index; each batch is one atomic script under its own
     /// 2 s bound. Dangling index entries in range are dropped without being counted.
+    async fn count(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = ::redis::cmd("ZCARD");
+        cmd.arg(format!("{}created", self.prefix));
+        bounded(cmd.query_async(&mut conn)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = bounded(::redis::cmd("PING").query_async(&mut conn)).await?;
+        Ok(())
+    }
+
     async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError> {
         let created_cutoff = expiry
             .absolute

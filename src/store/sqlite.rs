@@ -264,6 +264,10 @@ impl UserStore for SqliteStore {
         })
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(())))
+    }
+
     fn close(&self) {
         self.checkpoint();
     }
@@ -330,6 +334,17 @@ impl SessionStore for SqliteStore {
                 .execute(params![user_id, except])
                 .map(|n| n as u64)
         })
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT count(*) FROM sessions")?
+                .query_row([], |r| r.get(0))
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(())))
     }
 
     async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError> {

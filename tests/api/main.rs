@@ -6,6 +6,7 @@
 mod support;
 
 mod gate;
+mod operations;
 mod process;
 mod security;
 mod users;

@@ -92,6 +92,9 @@ macro_rules! session_store_contract {
                 insert_of_a_taken_digest_is_conflict_and_keeps_the_first =>
                     crate::store_contract::sessions::insert_of_a_taken_digest_is_conflict;
                 #[tokio::test]
+                count_follows_inserts_deletes_and_purges =>
+                    crate::store_contract::sessions::count_follows_writes;
+                #[tokio::test]
                 get_of_an_unknown_digest_is_none => crate::store_contract::sessions::get_unknown_is_none;
                 #[tokio::test]
                 touch_moves_last_seen_at_forward_and_never_backwards =>
@@ -648,6 +651,24 @@ pub(crate) mod sessions {
         let second = session("same-token", "user-2", T + 5, T + 5);
         assert_eq!(s.insert(&second).await, Err(StoreError::Conflict));
         assert_same_session(&must_get(&s, &first).await, &first);
+    }
+
+    pub async fn count_follows_writes(s: Arc<dyn SessionStore>) {
+        s.ping().await.unwrap();
+        assert_eq!(s.count().await.unwrap(), 0);
+        let a = session("count-a", "user-1", T - 1000, T - 1000);
+        let b = session("count-b", "user-1", T, T);
+        let c = session("count-c", "user-2", T, T);
+        insert_all(&s, &[&a, &b, &c]).await;
+        assert_eq!(s.count().await.unwrap(), 3);
+        s.delete(&c.digest).await.unwrap();
+        assert_eq!(s.count().await.unwrap(), 2);
+        let expiry = Expiry {
+            absolute: Some(500),
+            idle: None,
+        };
+        assert_eq!(s.purge_expired(T, expiry).await.unwrap(), 1);
+        assert_eq!(s.count().await.unwrap(), 1);
     }
 
     pub async fn get_unknown_is_none(s: Arc<dyn SessionStore>) {

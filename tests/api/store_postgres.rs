@@ -286,7 +286,7 @@ async fn an_operation_stuck_behind_a_lock_is_unavailable_within_three_seconds_an
  {
     let db = TestDb::new().await;
     let store = db.store().await;
-    assert_eq!(store.count().await.unwrap(), 0);
+    assert_eq!(UserStore::count(&store).await.unwrap(), 0);
 
     // Another client holds the users table so that nothing can read it.
     let mut blocker = db.client().await;
@@ -296,7 +296,7 @@ async fn an_operation_stuck_behind_a_lock_is_unavailable_within_three_seconds_an
         .unwrap();
 
     let started = Instant::now();
-    let result = store.count().await;
+    let result = UserStore::count(&store).await;
     let took = started.elapsed();
     assert!(
         matches!(result, Err(StoreError::Unavailable(_))),
@@ -339,7 +339,7 @@ async fn an_operation_stuck_behind_a_lock_is_unavailable_within_three_seconds_an
     tx.rollback().await.unwrap();
     // Every pooled connection works again: none is left queued behind the cancelled query.
     for _ in 0..8 {
-        assert_eq!(store.count().await.unwrap(), 0);
+        assert_eq!(UserStore::count(&store).await.unwrap(), 0);
     }
 }
 
