@@ -14,13 +14,11 @@ use tokio::task::JoinHandle;
 use tower::Layer as _;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::clock::Clock;
 use crate::config::{AuthType, CorsOrigins, Settings};
+use crate::edge::{EdgeLayer, REQUEST_ID};
 use crate::metrics::Metrics;
 use crate::password::Passwords;
 use crate::routes::{self, AppState};
@@ -100,52 +98,29 @@ impl App {
 
     /// The state handlers see.
     pub fn state(&self) -> AppState {
-        AppState {
-            service: self.service.clone(),
-            settings: self.settings.clone(),
-        }
+        AppState::new(self.service.clone(), self.settings.clone())
     }
 
-    /// The HTTP service: routes, gate, CORS, request ids, tracing and path normalisation.
+    /// The HTTP service: routes, CORS, tracing, and the edge work (request ids, security
+    /// headers, metrics). Layers apply to every route and the fallback, innermost first.
     pub fn http(&self) -> anyhow::Result<axum::Router> {
-        let state = self.state();
-        let request_id = HeaderName::from_static("x-request-id");
-        let router = routes::router(state)
+        let router = routes::router(self.state())
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            // Answers carry user data and sessions: never cached, never sniffed.
-            .layer(SetResponseHeaderLayer::overriding(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            ))
-            .layer(SetResponseHeaderLayer::overriding(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
             .layer(cors(&self.settings.cors)?)
-            .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request| {
-                        let id = req
-                            .headers()
-                            .get("x-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("");
+                        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
                         tracing::info_span!(
                             "request",
-                            request_id = %id,
+                            request_id = id.unwrap_or(""),
                             method = %req.method(),
-                            path = %req.uri().path(),
+                            path = req.uri().path(),
                         )
                     })
                     .on_failure(DefaultOnFailure::new().level(tracing::Level::ERROR)),
             )
-            .layer(SetSensitiveHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-                header::SET_COOKIE,
-            ]))
-            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+            .layer(EdgeLayer::new(self.service.metrics().clone()));
         Ok(router)
     }
 }

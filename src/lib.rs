@@ -13,6 +13,8 @@ pub mod clock;
 pub mod config;
 /// Users, sessions, tokens, and the rules for emails and passwords.
 pub mod domain;
+/// Request ids, security headers and metrics around every request.
+pub mod edge;
 /// The one error type and its mapping to HTTP statuses.
 pub mod error;
 /// Import of the original system's JSON files.

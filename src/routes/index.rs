@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{AppState, Auth};
 use crate::error::Error;
 
 /// `GET /status`: the process is alive.
@@ -15,7 +15,7 @@ pub async fn status() -> Json<Value> {
 }
 
 /// `GET /stats`: how many users there are.
-pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+pub async fn stats(State(state): State<AppState>, _: Auth) -> Result<Json<Value>, Error> {
     Ok(Json(json!({"users": state.service.count_users().await?})))
 }
 

@@ -3,14 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -18,33 +15,41 @@ use serde_json::{Map, Value};
 use crate::config::{CorsOrigins, Settings};
 use crate::domain::{User, format_timestamp};
 use crate::error::Error;
-use crate::metrics::Metrics;
-use crate::service::{Credentials, Service};
+use crate::service::{Authenticated, Credentials, Service};
 
 pub mod index;
 pub mod sessions;
 pub mod users;
 
-/// What every handler can reach.
+/// What every handler can reach; one `Arc`, so handing it to a handler costs one increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+pub struct Shared {
     /// The rules.
     pub service: Service,
     /// The configuration.
     pub settings: Arc<Settings>,
 }
 
-/// Paths that need no credentials (after trailing-slash normalisation).
-const PUBLIC_PATHS: &[&str] = &[
-    "/api/v1/status",
-    "/api/v1/health/ready",
-    "/metrics",
-    "/api/v1/unauthorized",
-    "/api/v1/forbidden",
-    LOGIN_PATH,
-];
+impl AppState {
+    /// State over `service` and `settings`.
+    pub fn new(service: Service, settings: Arc<Settings>) -> Self {
+        Self(Arc::new(Shared { service, settings }))
+    }
+}
 
-/// The API's routes, behind the gate.
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The API's routes. Protected handlers take the [`Auth`] extractor, which is the gate;
+/// public ones (status, readiness, metrics, the error pages, login) do not.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     if state.settings.metrics_addr.is_none() {
@@ -76,10 +81,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/auth_session/login", post(sessions::login))
         .route("/api/v1/auth_session/logout", delete(sessions::logout))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }
 
@@ -91,61 +94,52 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Counts every answered request by route and status, with its latency.
-async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = Metrics::route_index(
-        req.extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str),
-    );
-    let resp = next.run(req).await;
-    state
-        .service
-        .metrics()
-        .request(route, resp.status().as_u16(), started.elapsed());
-    resp
+/// The gate, as an extractor: the user a protected request runs as.
+///
+/// First, a state-changing request that a browser marks as cross-site and that would act
+/// through the session cookie is refused (403). Then the credentials must resolve to a user:
+/// 401 with none at all, 403 when they do not resolve, 429 while Basic credentials are
+/// throttled.
+pub struct Auth(pub Authenticated);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Error> {
+        let token = session_cookie(&parts.headers, &state.settings.session_name);
+        if token.is_some() {
+            refuse_cross_site(&parts.method, &parts.headers, &state.settings)?;
+        }
+        let creds = Credentials {
+            authorization: parts
+                .headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+            session_token: token,
+            client_ip: client_ip_of(parts, &state.settings),
+        };
+        state.service.authenticate(creds).await.map(Self)
+    }
 }
 
-/// The path of the login route.
-const LOGIN_PATH: &str = "/api/v1/auth_session/login";
-
-/// The gate of every matched route: CORS preflights and public paths pass; every other request
-/// must carry credentials that resolve to a user, who is then attached to the request. Before
-/// that, a state-changing request that a browser marks as cross-site is refused (403) when it
-/// would act through the session cookie, or log in.
-async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() == Method::OPTIONS {
-        return next.run(req).await;
-    }
-    let (mut parts, body) = req.into_parts();
-    let token = session_cookie(&parts.headers, &state.settings.session_name);
-    if is_unsafe(&parts.method)
-        && state.settings.auth_type.uses_sessions()
-        && (token.is_some() || parts.uri.path() == LOGIN_PATH)
-        && is_cross_site(&parts.headers, &state.settings.cors)
+/// Refuses (403) a state-changing request that a browser marks as cross-site, under a session
+/// `AUTH_TYPE`: for requests acting through the cookie, and for login (no login CSRF).
+pub fn refuse_cross_site(
+    method: &Method,
+    headers: &HeaderMap,
+    settings: &Settings,
+) -> Result<(), Error> {
+    if is_unsafe(method)
+        && settings.auth_type.uses_sessions()
+        && is_cross_site(headers, &settings.cors)
     {
         tracing::warn!(target: "audit", event = "csrf_refused", "cross-site request refused");
-        return Error::Forbidden.into_response();
+        return Err(Error::Forbidden);
     }
-    if PUBLIC_PATHS.contains(&parts.uri.path()) {
-        return next.run(Request::from_parts(parts, body)).await;
-    }
-    let creds = Credentials {
-        authorization: parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-        session_token: token,
-        client_ip: client_ip_of(&parts, &state.settings),
-    };
-    match state.service.authenticate(creds).await {
-        Ok(auth) => {
-            parts.extensions.insert(auth);
-            next.run(Request::from_parts(parts, body)).await
-        }
-        Err(e) => e.into_response(),
-    }
+    Ok(())
 }
 
 /// The client's address: the peer's, or with `TRUST_X_FORWARDED_FOR` the last entry of the

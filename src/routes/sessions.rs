@@ -1,18 +1,19 @@
 //! `/auth_session`: login and logout with a session cookie.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    AppState, ClientIp, FormOrJson, UserView, required_string, session_cookie, session_set_cookie,
+    AppState, Auth, ClientIp, FormOrJson, UserView, refuse_cross_site, required_string,
+    session_cookie, session_set_cookie,
 };
 use crate::domain::{Secret, format_timestamp};
 use crate::error::Error;
-use crate::service::{Authenticated, ClientInfo};
+use crate::service::ClientInfo;
 
 /// `POST /auth_session/login`: a form or JSON with `email` and `password`.
 pub async fn login(
@@ -24,6 +25,7 @@ pub async fn login(
     if !state.settings.auth_type.uses_sessions() {
         return Err(Error::NotFound);
     }
+    refuse_cross_site(&Method::POST, &headers, &state.settings)?;
     let email = required_string(&body, "email")?;
     let password = Secret::new(required_string(&body, "password")?);
     let client = ClientInfo {
@@ -45,10 +47,7 @@ pub async fn login(
 }
 
 /// `DELETE /auth_session/logout`: ends the session server-side and expires the cookie.
-pub async fn logout(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
-) -> Result<Response, Error> {
+pub async fn logout(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
     state.service.logout(&auth).await?;
     let mut resp = Json(json!({})).into_response();
     resp.headers_mut().insert(
@@ -71,10 +70,7 @@ struct SessionView<'a> {
 }
 
 /// `GET /users/me/sessions`: the caller's live sessions, oldest first.
-pub async fn list_mine(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
-) -> Result<Response, Error> {
+pub async fn list_mine(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
     let list = state.service.my_sessions(&auth).await?;
     let views: Vec<SessionView<'_>> = list
         .iter()
@@ -95,7 +91,7 @@ pub async fn list_mine(
 /// when it is the current one).
 pub async fn revoke_mine(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
     let was_current = state.service.revoke_my_session(&auth, &id).await?;
@@ -112,7 +108,7 @@ pub async fn revoke_mine(
 /// `DELETE /users/me/sessions`: ends every session of the caller but the current one.
 pub async fn revoke_my_others(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
 ) -> Result<Response, Error> {
     state.service.revoke_my_other_sessions(&auth).await?;
     Ok(Json(json!({})).into_response())
@@ -121,7 +117,7 @@ pub async fn revoke_my_others(
 /// `DELETE /users/{id}/sessions`: an administrator ends every session of a user.
 pub async fn revoke_all_of_user(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
     state.service.revoke_sessions_as(&auth, &id).await?;

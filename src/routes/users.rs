@@ -1,24 +1,22 @@
 //! `/users`: list, create, show, update and delete; administrators act on anyone, a user on
 //! themself (`me` names the current user).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde_json::json;
 
 use super::{
-    AppState, ClientIp, JsonObject, UserView, optional_string, required_string, session_set_cookie,
+    AppState, Auth, ClientIp, JsonObject, UserView, optional_string, required_string,
+    session_set_cookie,
 };
 use crate::domain::Secret;
 use crate::error::Error;
-use crate::service::{Authenticated, NewUser};
+use crate::service::NewUser;
 
 /// `GET /users`.
-pub async fn list(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
-) -> Result<Response, Error> {
+pub async fn list(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
     let users = state.service.list_users(&auth).await?;
     Ok(Json(users.iter().map(UserView::from).collect::<Vec<_>>()).into_response())
 }
@@ -26,7 +24,7 @@ pub async fn list(
 /// `POST /users`.
 pub async fn create(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {
     let new = NewUser {
@@ -43,7 +41,7 @@ pub async fn create(
 /// `GET /users/{id}`.
 pub async fn show(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
     let user = state.service.get_user(&auth, &id).await?;
@@ -53,7 +51,7 @@ pub async fn show(
 /// `PUT /users/{id}`.
 pub async fn update(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     Path(id): Path<String>,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {
@@ -66,7 +64,7 @@ pub async fn update(
 /// `DELETE /users/{id}`: deleting yourself also expires your cookie.
 pub async fn remove(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
     let deleted = state.service.delete_user_as(&auth, &id).await?;
@@ -83,7 +81,7 @@ pub async fn remove(
 /// `PUT /users/me/password`: `current_password` and `new_password`; ends every other session.
 pub async fn change_password(
     State(state): State<AppState>,
-    Extension(auth): Extension<Authenticated>,
+    Auth(auth): Auth,
     ClientIp(ip): ClientIp,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {

@@ -5,9 +5,10 @@
 //! inline on the calling task: handing each to a thread would cost more than the query.
 //! Writes by other processes on the same file (the command line) are seen by the next read.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
@@ -31,6 +32,90 @@ pub struct SqliteStore {
     /// Empty for an in-memory database, which has only the one connection.
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    cache: RwLock<Cache>,
+    /// The WAL-index of a file database, watched for commits by anyone.
+    wal: Option<WalWatch>,
+}
+
+/// Watches the WAL-index header (the `-shm` file) of a database in WAL mode.
+///
+/// Every commit, by any process or connection, rewrites the header (its change counter, frame
+/// count and checksums), which SQLite keeps in two copies so a torn read can be told. Reading
+/// it is one `pread` without any lock: far cheaper than the read transaction `PRAGMA
+/// data_version` needs. Its layout is part of SQLite's documented file format.
+struct WalWatch {
+    shm: std::fs::File,
+}
+
+/// Bytes of one copy of the WAL-index header.
+const WAL_HEADER: usize = 48;
+
+impl WalWatch {
+    fn open(db: &Path) -> Option<Self> {
+        let mut shm = db.as_os_str().to_owned();
+        shm.push("-shm");
+        std::fs::File::open(shm).ok().map(|shm| Self { shm })
+    }
+
+    /// The current header, or `None` while a commit is rewriting it (the copies differ).
+    fn token(&self) -> Option<[u8; WAL_HEADER]> {
+        use std::os::unix::fs::FileExt as _;
+        let mut buf = [0u8; 2 * WAL_HEADER];
+        self.shm.read_exact_at(&mut buf, 0).ok()?;
+        let (a, b) = buf.split_at(WAL_HEADER);
+        if a != b {
+            return None;
+        }
+        a.try_into().ok()
+    }
+}
+
+/// Most entries the read cache holds of each kind; past that it starts over.
+const CACHE_CAP: usize = 100_000;
+
+/// The read cache of the hot path (a session by digest, a user by id).
+///
+/// It can never serve a revoked session or a stale user:
+/// - Every commit to the file, by this or any other process or store (the command line, a
+///   second instance), changes the WAL-index header ([`WalWatch`]), which every cached read
+///   checks first; a change empties the cache. An in-memory database has no other writers.
+/// - Writes through this store update or drop the entries they touch after they commit, and
+///   bump `generation`; a read that loaded a row before such a write (its generation is older)
+///   does not put it in the cache.
+struct Cache {
+    /// The WAL-index header the entries were read under.
+    token: [u8; WAL_HEADER],
+    generation: u64,
+    sessions: HashMap<Digest32, Session>,
+    users: HashMap<String, User>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            token: [0; WAL_HEADER],
+            generation: 0,
+            sessions: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+}
+
+impl Cache {
+    fn reset(&mut self, token: [u8; WAL_HEADER]) {
+        self.sessions.clear();
+        self.users.clear();
+        self.token = token;
+        self.generation += 1;
+    }
+}
+
+fn read_lock(c: &RwLock<Cache>) -> RwLockReadGuard<'_, Cache> {
+    c.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_lock(c: &RwLock<Cache>) -> RwLockWriteGuard<'_, Cache> {
+    c.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
@@ -96,10 +181,16 @@ impl SqliteStore {
             .map(|_| open().map(Mutex::new))
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(map_err)?;
+        let wal = WalWatch::open(path);
+        if wal.is_none() {
+            tracing::warn!("no WAL index next to the database: reads are not cached");
+        }
         Ok(Self {
             writer: Mutex::new(writer),
             readers,
             next: AtomicUsize::new(0),
+            cache: RwLock::default(),
+            wal,
         })
     }
 
@@ -112,6 +203,8 @@ impl SqliteStore {
             writer: Mutex::new(conn),
             readers: Vec::new(),
             next: AtomicUsize::new(0),
+            cache: RwLock::default(),
+            wal: None,
         })
     }
 
@@ -132,6 +225,56 @@ impl SqliteStore {
         f(&lock(&self.writer)).map_err(map_err)
     }
 
+    /// A read through the cache: `pick` finds the entry, `load` reads the database on a miss,
+    /// `keep` stores what it read.
+    fn cached<V: Clone>(
+        &self,
+        pick: impl Fn(&Cache) -> Option<&V>,
+        load: impl FnOnce() -> Result<Option<V>, StoreError>,
+        keep: impl FnOnce(&mut Cache, V),
+    ) -> Result<Option<V>, StoreError> {
+        let token = match &self.wal {
+            Some(wal) => match wal.token() {
+                Some(t) => t,
+                // A commit is under way: read the database itself.
+                None => return load(),
+            },
+            None if self.readers.is_empty() => [0; WAL_HEADER],
+            None => return load(),
+        };
+        let generation = {
+            let cache = read_lock(&self.cache);
+            if cache.token == token
+                && let Some(v) = pick(&cache)
+            {
+                return Ok(Some(v.clone()));
+            }
+            cache.generation
+        };
+        let loaded = load()?;
+        let mut cache = write_lock(&self.cache);
+        if cache.token != token {
+            cache.reset(token);
+        } else if cache.generation != generation {
+            // A write through this store committed since the load: what was read may be stale.
+            return Ok(loaded);
+        }
+        if let Some(v) = &loaded
+            && cache.sessions.len() < CACHE_CAP
+            && cache.users.len() < CACHE_CAP
+        {
+            keep(&mut cache, v.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// After a committed write through this store: adjusts the entries it touched.
+    fn invalidate(&self, f: impl FnOnce(&mut Cache)) {
+        let mut cache = write_lock(&self.cache);
+        cache.generation += 1;
+        f(&mut cache);
+    }
+
     /// Folds the write-ahead log into the database file; called at shutdown.
     pub fn checkpoint(&self) {
         if !self.readers.is_empty()
@@ -143,8 +286,11 @@ impl SqliteStore {
     }
 }
 
-const USER_COLS: &str =
-    "id, email, password_hash, first_name, last_name, created_at, updated_at, is_admin";
+macro_rules! user_cols {
+    () => {
+        "id, email, password_hash, first_name, last_name, created_at, updated_at, is_admin"
+    };
+}
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -159,7 +305,11 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-const SESSION_COLS: &str = "id, digest, user_id, created_at, last_seen_at, ip, user_agent";
+macro_rules! session_cols {
+    () => {
+        "id, digest, user_id, created_at, last_seen_at, ip, user_agent"
+    };
+}
 
 fn session_from_row(r: &Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
@@ -197,17 +347,31 @@ impl UserStore for SqliteStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE id = ?1"))?
-                .query_row([id], user_from_row)
-                .optional()
-        })
+        self.cached(
+            |c| c.users.get(id),
+            || {
+                self.read(|c| {
+                    c.prepare_cached(concat!(
+                        "SELECT ",
+                        user_cols!(),
+                        " FROM users WHERE id = ?1"
+                    ))?
+                    .query_row([id], user_from_row)
+                    .optional()
+                })
+            },
+            |c, u| {
+                c.users.insert(u.id.clone(), u);
+            },
+        )
     }
 
     async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLS} FROM users WHERE email_key = ?1"
+            c.prepare_cached(concat!(
+                "SELECT ",
+                user_cols!(),
+                " FROM users WHERE email_key = ?1"
             ))?
             .query_row([email_key(email)], user_from_row)
             .optional()
@@ -216,8 +380,10 @@ impl UserStore for SqliteStore {
 
     async fn list(&self) -> Result<Vec<User>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLS} FROM users ORDER BY created_at, id"
+            c.prepare_cached(concat!(
+                "SELECT ",
+                user_cols!(),
+                " FROM users ORDER BY created_at, id"
             ))?
             .query_map([], user_from_row)?
             .collect()
@@ -232,7 +398,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn update(&self, u: &User) -> Result<bool, StoreError> {
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached(
                 "UPDATE users SET first_name = ?2, last_name = ?3, is_admin = ?4, updated_at = ?5 \
                  WHERE id = ?1",
@@ -245,23 +411,41 @@ impl UserStore for SqliteStore {
                 u.updated_at
             ])
             .map(|n| n > 0)
-        })
+        });
+        if let Ok(true) = result {
+            self.invalidate(|c| {
+                c.users.remove(&u.id);
+            });
+        }
+        result
     }
 
     async fn set_password(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")?
                 .execute(params![id, hash, now])
                 .map(|n| n > 0)
-        })
+        });
+        if let Ok(true) = result {
+            self.invalidate(|c| {
+                c.users.remove(id);
+            });
+        }
+        result
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached("DELETE FROM users WHERE id = ?1")?
                 .execute([id])
                 .map(|n| n > 0)
-        })
+        });
+        if let Ok(true) = result {
+            self.invalidate(|c| {
+                c.users.remove(id);
+            });
+        }
+        result
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -287,37 +471,63 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get(&self, digest: &Digest32) -> Result<Option<Session>, StoreError> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE digest = ?1"
-            ))?
-            .query_row([digest], session_from_row)
-            .optional()
-        })
+        self.cached(
+            |c| c.sessions.get(digest),
+            || {
+                self.read(|c| {
+                    c.prepare_cached(concat!(
+                        "SELECT ",
+                        session_cols!(),
+                        " FROM sessions WHERE digest = ?1"
+                    ))?
+                    .query_row([digest], session_from_row)
+                    .optional()
+                })
+            },
+            |c, s| {
+                c.sessions.insert(s.digest, s);
+            },
+        )
     }
 
     async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError> {
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached(
                 "UPDATE sessions SET last_seen_at = ?2 WHERE digest = ?1 AND last_seen_at < ?2",
             )?
             .execute(params![digest, now])
             .map(drop)
-        })
+        });
+        if result.is_ok() {
+            self.invalidate(|c| {
+                if let Some(cached) = c.sessions.get_mut(digest) {
+                    cached.last_seen_at = cached.last_seen_at.max(now);
+                }
+            });
+        }
+        result
     }
 
     async fn delete(&self, digest: &Digest32) -> Result<bool, StoreError> {
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached("DELETE FROM sessions WHERE digest = ?1")?
                 .execute([digest])
                 .map(|n| n > 0)
-        })
+        });
+        if let Ok(true) = result {
+            self.invalidate(|c| {
+                c.sessions.remove(digest);
+            });
+        }
+        result
     }
 
     async fn list_for_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE user_id = ?1 ORDER BY created_at, id"
+            c.prepare_cached(concat!(
+                "SELECT ",
+                session_cols!(),
+                " FROM sessions WHERE user_id = ?1 ORDER BY created_at, id"
             ))?
             .query_map([user_id], session_from_row)?
             .collect()
@@ -329,11 +539,20 @@ impl SessionStore for SqliteStore {
         user_id: &str,
         except: Option<&Digest32>,
     ) -> Result<u64, StoreError> {
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND digest IS NOT ?2")?
                 .execute(params![user_id, except])
                 .map(|n| n as u64)
-        })
+        });
+        if let Ok(n) = result
+            && n > 0
+        {
+            self.invalidate(|c| {
+                c.sessions
+                    .retain(|d, s| s.user_id != user_id || Some(d) == except);
+            });
+        }
+        result
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -351,11 +570,17 @@ impl SessionStore for SqliteStore {
         // A limit that is off is NULL, and matches nothing.
         let created_before = expiry.absolute.map(|d| now.saturating_sub(d));
         let seen_before = expiry.idle.map(|i| now.saturating_sub(i));
-        self.write(|c| {
+        let result = self.write(|c| {
             c.prepare_cached("DELETE FROM sessions WHERE created_at <= ?1 OR last_seen_at <= ?2")?
                 .execute(params![created_before, seen_before])
                 .map(|n| n as u64)
-        })
+        });
+        if let Ok(n) = result
+            && n > 0
+        {
+            self.invalidate(|c| c.sessions.retain(|_, s| !s.is_expired(now, expiry)));
+        }
+        result
     }
 }
 

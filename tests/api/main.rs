@@ -5,6 +5,7 @@
 
 mod support;
 
+mod cache;
 mod gate;
 mod operations;
 mod process;
