@@ -14,11 +14,10 @@ use tokio::task::JoinHandle;
 use tower::Layer as _;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::clock::Clock;
 use crate::config::{AuthType, CorsOrigins, Settings};
-use crate::edge::{EdgeLayer, REQUEST_ID};
+use crate::edge::EdgeLayer;
 use crate::metrics::Metrics;
 use crate::password::Passwords;
 use crate::routes::{self, AppState};
@@ -107,19 +106,6 @@ impl App {
         let router = routes::router(self.state())
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&self.settings.cors)?)
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(|req: &Request| {
-                        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok());
-                        tracing::info_span!(
-                            "request",
-                            request_id = id.unwrap_or(""),
-                            method = %req.method(),
-                            path = req.uri().path(),
-                        )
-                    })
-                    .on_failure(DefaultOnFailure::new().level(tracing::Level::ERROR)),
-            )
             .layer(EdgeLayer::new(self.service.metrics().clone()));
         Ok(router)
     }

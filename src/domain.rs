@@ -161,7 +161,50 @@ impl Session {
 }
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SS` in UTC, the original API's format.
+///
+/// Every response with a user formats two of these, so years 0 to 9999 are done by hand
+/// (Hinnant's days-to-civil algorithm) rather than through a general formatter.
 pub fn format_timestamp(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let in_day = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return format_timestamp_slow(secs);
+    }
+    let fields = [
+        (year, 4),
+        (month, 2),
+        (day, 2),
+        (in_day / 3600, 2),
+        (in_day / 60 % 60, 2),
+        (in_day % 60, 2),
+    ];
+    let mut out = [0u8; 19];
+    let mut at = 0;
+    for (i, (value, width)) in fields.into_iter().enumerate() {
+        let mut v = value;
+        for k in (0..width).rev() {
+            out[at + k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        at += width;
+        if let Some(sep) = [b'-', b'-', b'T', b':', b':'].get(i) {
+            out[at] = *sep;
+            at += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn format_timestamp_slow(secs: i64) -> String {
     const FMT: &[time::format_description::BorrowedFormatItem<'_>] =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     time::OffsetDateTime::from_unix_timestamp(secs)
@@ -186,6 +229,18 @@ mod tests {
         );
         assert_ne!(a, b);
         assert_eq!(format!("{a:?}"), "Secret([REDACTED])");
+    }
+
+    #[test]
+    fn the_fast_formatter_agrees_with_the_general_one() {
+        let mut t: i64 = -62_135_596_800; // 0001-01-01
+        while t < 253_402_300_799 {
+            assert_eq!(format_timestamp(t), format_timestamp_slow(t), "{t}");
+            t += 7_919_993; // a prime stride over every month, day and time of day
+        }
+        for t in [0, 59, 86_399, 951_782_400, 1_709_164_800, 4_107_542_399] {
+            assert_eq!(format_timestamp(t), format_timestamp_slow(t), "{t}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The work done around every request, in one layer without allocation or locking beyond the
 //! response's own headers: a request id (kept from the caller or made from a counter), the
-//! security headers every answer carries, sensitive-header marking, and the metrics.
+//! request's tracing span (every log line of the request carries the id), the security headers
+//! every answer carries, sensitive-header marking, the metrics, and a log line per answer
+//! (`debug`, or `error` for a 5xx).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,7 +93,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = EdgeFuture<S::Future>;
+    type Future = EdgeFuture<tracing::instrument::Instrumented<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -120,8 +122,18 @@ where
                 }
             }
         }
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or(""),
+            method = %req.method(),
+            path = req.uri().path(),
+        );
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
         EdgeFuture {
-            inner: self.inner.call(req),
+            inner: tracing::Instrument::instrument(inner, span),
             metrics: self.layer.metrics.clone(),
             id: Some(id),
             route,

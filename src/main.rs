@@ -3,6 +3,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc: the request path allocates small, short-lived buffers, where it is faster than
+/// the system allocator (about 8% less CPU per request here, measured with `bench/run`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser as _;
 use sesame::cli::{self, Cli};
 use sesame::config::Settings;

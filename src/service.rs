@@ -20,14 +20,14 @@ use crate::domain::{
 use crate::error::Error;
 use crate::metrics::{LoginOutcome, Metrics};
 use crate::password::Passwords;
-use crate::store::{SessionStore, UserStore};
+use crate::store::{JoinedUser, SessionStore, UserStore};
 use crate::throttle::Throttle;
 
 /// Who a request runs as.
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A signed-in user.
-    User(User),
+    User(Arc<User>),
     /// `AUTH_TYPE=none`: nobody in particular, allowed everything (development only).
     Anonymous,
 }
@@ -250,7 +250,7 @@ impl Service {
                     .await?
                     .ok_or(Error::Forbidden)?;
                 Ok(Authenticated {
-                    principal: Principal::User(user),
+                    principal: Principal::User(Arc::new(user)),
                     session: None,
                 })
             }
@@ -268,10 +268,10 @@ impl Service {
 
     /// The user behind a session token, if the session exists and has not expired. Records the
     /// use at most once per [`touch_interval`], so most reads write nothing.
-    async fn resolve_session(&self, token: &str) -> Result<Option<(User, Digest32)>, Error> {
+    async fn resolve_session(&self, token: &str) -> Result<Option<(Arc<User>, Digest32)>, Error> {
         let store = self.sessions()?;
         let digest = token_digest(token);
-        let Some(session) = store.get(&digest).await? else {
+        let Some((session, joined)) = store.get_joined(&digest).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -282,7 +282,12 @@ impl Service {
         if now - session.last_seen_at >= touch_interval(self.expiry.idle) {
             store.touch(&digest, now).await?;
         }
-        Ok(self.users.get(&session.user_id).await?.map(|u| (u, digest)))
+        let user = match joined {
+            JoinedUser::Found(user) => Some(user),
+            JoinedUser::Gone => None,
+            JoinedUser::NotHere => self.users.get(&session.user_id).await?.map(Arc::new),
+        };
+        Ok(user.map(|u| (u, digest)))
     }
 
     /// The user with this email if `password` is theirs, under throttling: a throttled account

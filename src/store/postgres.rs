@@ -9,6 +9,7 @@
 //! an advisory lock, so each step runs exactly once.
 
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use tokio::time::{Instant, error::Elapsed};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
-use super::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
+use super::{Failures, JoinedUser, SessionStore, StoreError, ThrottleStore, UserStore};
 use crate::config::Expiry;
 use crate::domain::{Digest32, Session, User, email_key};
 
@@ -272,15 +273,20 @@ macro_rules! user_cols {
 }
 
 fn user_from_row(r: &Row) -> Result<User, StoreError> {
+    user_from_row_at(r, 0)
+}
+
+/// A user from the columns of [`user_cols`] starting at column `at`.
+fn user_from_row_at(r: &Row, at: usize) -> Result<User, StoreError> {
     Ok(User {
-        id: r.try_get(0).map_err(map_err)?,
-        email: r.try_get(1).map_err(map_err)?,
-        password_hash: r.try_get(2).map_err(map_err)?,
-        first_name: r.try_get(3).map_err(map_err)?,
-        last_name: r.try_get(4).map_err(map_err)?,
-        created_at: r.try_get(5).map_err(map_err)?,
-        updated_at: r.try_get(6).map_err(map_err)?,
-        is_admin: r.try_get(7).map_err(map_err)?,
+        id: r.try_get(at).map_err(map_err)?,
+        email: r.try_get(at + 1).map_err(map_err)?,
+        password_hash: r.try_get(at + 2).map_err(map_err)?,
+        first_name: r.try_get(at + 3).map_err(map_err)?,
+        last_name: r.try_get(at + 4).map_err(map_err)?,
+        created_at: r.try_get(at + 5).map_err(map_err)?,
+        updated_at: r.try_get(at + 6).map_err(map_err)?,
+        is_admin: r.try_get(at + 7).map_err(map_err)?,
     })
 }
 
@@ -495,6 +501,31 @@ impl SessionStore for PgStore {
             c.query_opt(&st, &[&&digest[..]]).await
         })?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn get_joined(
+        &self,
+        digest: &Digest32,
+    ) -> Result<Option<(Arc<Session>, JoinedUser)>, StoreError> {
+        let row = op!(self, |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT s.id, s.digest, s.user_id, s.created_at, s.last_seen_at, s.ip, \
+                     s.user_agent, u.id, u.email, u.password_hash, u.first_name, u.last_name, \
+                     u.created_at, u.updated_at, u.is_admin \
+                     FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.digest = $1",
+                )
+                .await?;
+            c.query_opt(&st, &[&&digest[..]]).await
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let session = session_from_row(&row)?;
+        let user_id: Option<&str> = row.try_get(7).map_err(map_err)?;
+        let user = match user_id {
+            Some(_) => JoinedUser::Found(Arc::new(user_from_row_at(&row, 7)?)),
+            None => JoinedUser::Gone,
+        };
+        Ok(Some((Arc::new(session), user)))
     }
 
     async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError> {

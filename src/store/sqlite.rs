@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
-use super::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
+use super::{Failures, JoinedUser, SessionStore, StoreError, ThrottleStore, UserStore};
 use crate::config::Expiry;
 use crate::domain::{Digest32, Session, User, email_key};
 
@@ -86,8 +87,8 @@ struct Cache {
     /// The WAL-index header the entries were read under.
     token: [u8; WAL_HEADER],
     generation: u64,
-    sessions: HashMap<Digest32, Session>,
-    users: HashMap<String, User>,
+    sessions: HashMap<Digest32, Arc<Session>>,
+    users: HashMap<String, Arc<User>>,
 }
 
 impl Default for Cache {
@@ -225,47 +226,81 @@ impl SqliteStore {
         f(&lock(&self.writer)).map_err(map_err)
     }
 
+    /// The WAL-index header the cache must match now, or `None` when nothing may be served
+    /// from the cache (a commit is under way, or there is no WAL index to watch).
+    fn current_token(&self) -> Option<[u8; WAL_HEADER]> {
+        match &self.wal {
+            Some(wal) => wal.token(),
+            // An in-memory database has no writer but this store.
+            None if self.readers.is_empty() => Some([0; WAL_HEADER]),
+            None => None,
+        }
+    }
+
+    /// Stores what a read loaded under `token` at `generation`, unless a write through this
+    /// store has committed since (it may be stale then).
+    fn keep(&self, token: [u8; WAL_HEADER], generation: u64, f: impl FnOnce(&mut Cache)) {
+        let mut cache = write_lock(&self.cache);
+        if cache.token != token {
+            cache.reset(token);
+        } else if cache.generation != generation {
+            return;
+        }
+        if cache.sessions.len() < CACHE_CAP && cache.users.len() < CACHE_CAP {
+            f(&mut cache);
+        }
+    }
+
     /// A read through the cache: `pick` finds the entry, `load` reads the database on a miss,
     /// `keep` stores what it read.
     fn cached<V: Clone>(
         &self,
-        pick: impl Fn(&Cache) -> Option<&V>,
+        pick: impl Fn(&Cache) -> Option<&Arc<V>>,
         load: impl FnOnce() -> Result<Option<V>, StoreError>,
-        keep: impl FnOnce(&mut Cache, V),
+        keep: impl FnOnce(&mut Cache, Arc<V>),
     ) -> Result<Option<V>, StoreError> {
-        let token = match &self.wal {
-            Some(wal) => match wal.token() {
-                Some(t) => t,
-                // A commit is under way: read the database itself.
-                None => return load(),
-            },
-            None if self.readers.is_empty() => [0; WAL_HEADER],
-            None => return load(),
+        let Some(token) = self.current_token() else {
+            return load();
         };
         let generation = {
             let cache = read_lock(&self.cache);
             if cache.token == token
                 && let Some(v) = pick(&cache)
             {
-                return Ok(Some(v.clone()));
+                return Ok(Some(V::clone(v)));
             }
             cache.generation
         };
         let loaded = load()?;
-        let mut cache = write_lock(&self.cache);
-        if cache.token != token {
-            cache.reset(token);
-        } else if cache.generation != generation {
-            // A write through this store committed since the load: what was read may be stale.
-            return Ok(loaded);
-        }
-        if let Some(v) = &loaded
-            && cache.sessions.len() < CACHE_CAP
-            && cache.users.len() < CACHE_CAP
-        {
-            keep(&mut cache, v.clone());
+        if let Some(v) = &loaded {
+            let v = Arc::new(v.clone());
+            self.keep(token, generation, |c| keep(c, v));
         }
         Ok(loaded)
+    }
+
+    /// A session and its user, read together from the database.
+    fn load_joined(
+        &self,
+        digest: &Digest32,
+    ) -> Result<Option<(Arc<Session>, JoinedUser)>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT s.id, s.digest, s.user_id, s.created_at, s.last_seen_at, s.ip, \
+                 s.user_agent, u.id, u.email, u.password_hash, u.first_name, u.last_name, \
+                 u.created_at, u.updated_at, u.is_admin \
+                 FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.digest = ?1",
+            )?
+            .query_row([digest], |r| {
+                let session = session_from_row(r)?;
+                let user = match r.get::<_, Option<String>>(7)? {
+                    Some(_) => JoinedUser::Found(Arc::new(user_from_row_at(r, 7)?)),
+                    None => JoinedUser::Gone,
+                };
+                Ok((Arc::new(session), user))
+            })
+            .optional()
+        })
     }
 
     /// After a committed write through this store: adjusts the entries it touched.
@@ -293,15 +328,20 @@ macro_rules! user_cols {
 }
 
 fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    user_from_row_at(r, 0)
+}
+
+/// A user from the columns of `user_cols!` starting at column `at`.
+fn user_from_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: r.get(0)?,
-        email: r.get(1)?,
-        password_hash: r.get(2)?,
-        first_name: r.get(3)?,
-        last_name: r.get(4)?,
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
-        is_admin: r.get(7)?,
+        id: r.get(at)?,
+        email: r.get(at + 1)?,
+        password_hash: r.get(at + 2)?,
+        first_name: r.get(at + 3)?,
+        last_name: r.get(at + 4)?,
+        created_at: r.get(at + 5)?,
+        updated_at: r.get(at + 6)?,
+        is_admin: r.get(at + 7)?,
     })
 }
 
@@ -490,6 +530,34 @@ impl SessionStore for SqliteStore {
         )
     }
 
+    async fn get_joined(
+        &self,
+        digest: &Digest32,
+    ) -> Result<Option<(Arc<Session>, JoinedUser)>, StoreError> {
+        let Some(token) = self.current_token() else {
+            return self.load_joined(digest);
+        };
+        let generation = {
+            let cache = read_lock(&self.cache);
+            if cache.token == token
+                && let Some(s) = cache.sessions.get(digest)
+                && let Some(u) = cache.users.get(&s.user_id)
+            {
+                return Ok(Some((s.clone(), JoinedUser::Found(u.clone()))));
+            }
+            cache.generation
+        };
+        let loaded = self.load_joined(digest)?;
+        if let Some((s, JoinedUser::Found(u))) = &loaded {
+            let (s, u) = (s.clone(), u.clone());
+            self.keep(token, generation, |c| {
+                c.sessions.insert(s.digest, s);
+                c.users.insert(u.id.clone(), u);
+            });
+        }
+        Ok(loaded)
+    }
+
     async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError> {
         let result = self.write(|c| {
             c.prepare_cached(
@@ -501,7 +569,7 @@ impl SessionStore for SqliteStore {
         if result.is_ok() {
             self.invalidate(|c| {
                 if let Some(cached) = c.sessions.get_mut(digest) {
-                    cached.last_seen_at = cached.last_seen_at.max(now);
+                    Arc::make_mut(cached).last_seen_at = cached.last_seen_at.max(now);
                 }
             });
         }

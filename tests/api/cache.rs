@@ -81,3 +81,26 @@ async fn changes_through_this_instance_are_seen_at_the_next_request() {
     assert_eq!(admin.delete(&format!("{path}/sessions")).await.status, 200);
     bob.get("/users/me").await.assert_error(403, "Forbidden");
 }
+
+#[tokio::test]
+async fn a_session_whose_user_is_gone_is_refused() {
+    use sesame::domain::{Session, new_id, token_digest};
+    let app = TestApp::spawn("session_db_auth").await;
+    let store = &app.running().app.stores.persistent_sessions;
+    let session = Session {
+        id: new_id(),
+        digest: token_digest("orphan-token"),
+        user_id: "no-such-user".into(),
+        created_at: crate::support::T0,
+        last_seen_at: crate::support::T0,
+        ip: None,
+        user_agent: None,
+    };
+    store.insert(&session).await.unwrap();
+    for _ in 0..2 {
+        app.with_cookie("orphan-token")
+            .get("/users/me")
+            .await
+            .assert_error(403, "Forbidden");
+    }
+}
