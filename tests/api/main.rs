@@ -17,5 +17,7 @@ mod store_contract;
 
 mod cli;
 mod import;
+mod outage;
+mod scale_out;
 mod store_postgres;
 mod store_redis;
