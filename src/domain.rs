@@ -151,13 +151,23 @@ impl fmt::Debug for Session {
 impl Session {
     /// Whether the session has ended at `now` under `expiry`.
     pub fn is_expired(&self, now: i64, expiry: crate::config::Expiry) -> bool {
-        expiry
-            .absolute
-            .is_some_and(|d| now >= self.created_at.saturating_add(d))
-            || expiry
-                .idle
-                .is_some_and(|i| now >= self.last_seen_at.saturating_add(i))
+        expired(self.created_at, self.last_seen_at, now, expiry)
     }
+}
+
+/// Whether a session made at `created_at` and last used at `last_seen_at` has ended at `now`.
+pub fn expired(
+    created_at: i64,
+    last_seen_at: i64,
+    now: i64,
+    expiry: crate::config::Expiry,
+) -> bool {
+    expiry
+        .absolute
+        .is_some_and(|d| now >= created_at.saturating_add(d))
+        || expiry
+            .idle
+            .is_some_and(|i| now >= last_seen_at.saturating_add(i))
 }
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SS` in UTC, the original API's format.
