@@ -21,7 +21,7 @@ use crate::edge::EdgeLayer;
 use crate::metrics::Metrics;
 use crate::password::Passwords;
 use crate::routes::{self, AppState};
-use crate::service::{Parts, Service};
+use crate::service::Service;
 use crate::store::{self, StoreError, Stores};
 use crate::throttle::Throttle;
 
@@ -54,7 +54,7 @@ impl App {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let stores = open_with_retries(&settings).await?;
         let passwords = Passwords::new(hash_parallelism())?;
-        let service = Service::new(Parts {
+        let service = Service {
             users: stores.users.clone(),
             sessions: stores.sessions.clone(),
             throttle: Throttle::new(
@@ -67,7 +67,7 @@ impl App {
             auth_type: settings.auth_type,
             expiry: settings.expiry(),
             metrics: Arc::new(Metrics::default()),
-        });
+        };
         Ok(Self {
             service,
             stores,
@@ -79,7 +79,7 @@ impl App {
     /// The same service, acting on the persistent session store whatever `AUTH_TYPE` is:
     /// what the command line works on.
     pub fn offline_service(&self, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
-        Ok(Service::new(Parts {
+        Ok(Service {
             users: self.stores.users.clone(),
             sessions: Some(self.stores.persistent_sessions.clone()),
             throttle: Throttle::new(
@@ -92,7 +92,7 @@ impl App {
             auth_type: AuthType::SessionDb,
             expiry: self.settings.stored_session_expiry(),
             metrics: self.service.metrics().clone(),
-        }))
+        })
     }
 
     /// The state handlers see.

@@ -102,8 +102,9 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
-/// What a [`Service`] is built from.
-pub struct Parts {
+/// The service: every rule, over the stores. Built by `app` from the configuration.
+#[derive(Clone)]
+pub struct Service {
     /// Where users live.
     pub users: Arc<dyn UserStore>,
     /// Where sessions live, if `AUTH_TYPE` keeps any.
@@ -120,19 +121,6 @@ pub struct Parts {
     pub expiry: Expiry,
     /// Counters.
     pub metrics: Arc<Metrics>,
-}
-
-/// The service: every rule, over the stores.
-#[derive(Clone)]
-pub struct Service {
-    users: Arc<dyn UserStore>,
-    sessions: Option<Arc<dyn SessionStore>>,
-    throttle: Throttle,
-    passwords: Passwords,
-    clock: Arc<dyn Clock>,
-    auth_type: AuthType,
-    expiry: Expiry,
-    metrics: Arc<Metrics>,
 }
 
 /// Longest time between two recorded uses of a session: `min(60 s, idle / 4)` with an idle
@@ -163,30 +151,6 @@ fn check_new_password(email: &str, password: &Secret) -> Result<(), Error> {
 }
 
 impl Service {
-    /// Builds the service over its stores.
-    pub fn new(parts: Parts) -> Self {
-        let Parts {
-            users,
-            sessions,
-            throttle,
-            passwords,
-            clock,
-            auth_type,
-            expiry,
-            metrics,
-        } = parts;
-        Self {
-            users,
-            sessions,
-            throttle,
-            passwords,
-            clock,
-            auth_type,
-            expiry,
-            metrics,
-        }
-    }
-
     /// The counters this service reports to.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
