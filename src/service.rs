@@ -512,9 +512,21 @@ impl Service {
     }
 
     /// `GET /users/{id}`.
-    pub async fn get_user(&self, actor: &Authenticated, id: &str) -> Result<User, Error> {
+    ///
+    /// The caller's own record is the one authentication just read: it is answered without
+    /// reading the store again.
+    pub async fn get_user(&self, actor: &Authenticated, id: &str) -> Result<Arc<User>, Error> {
+        if let Principal::User(me) = &actor.principal
+            && (id == "me" || id == me.id)
+        {
+            return Ok(me.clone());
+        }
         let id = Self::target(actor, id)?;
-        self.users.get(id).await?.ok_or(Error::NotFound)
+        self.users
+            .get(id)
+            .await?
+            .map(Arc::new)
+            .ok_or(Error::NotFound)
     }
 
     /// `PUT /users/{id}`: sets the names given (`None` leaves a name as it is).

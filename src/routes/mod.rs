@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -258,6 +259,22 @@ pub struct UserView<'a> {
     created_at: String,
     updated_at: String,
     is_admin: bool,
+}
+
+/// A user as a JSON response, written into a buffer sized for it at once.
+pub fn user_response(user: &User) -> Response {
+    let mut body = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut body, &UserView::from(user)) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => Error::Internal(format!("serializing a user: {e}")).into_response(),
+    }
 }
 
 impl<'a> From<&'a User> for UserView<'a> {

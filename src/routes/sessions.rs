@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    AppState, Auth, ClientIp, FormOrJson, UserView, refuse_cross_site, required_string,
-    session_cookie, session_set_cookie,
+    AppState, Auth, ClientIp, FormOrJson, refuse_cross_site, required_string, session_cookie,
+    session_set_cookie, user_response,
 };
 use crate::domain::{Secret, format_timestamp};
 use crate::error::Error;
@@ -41,7 +41,7 @@ pub async fn login(
         .login(&email, password, previous, client)
         .await?;
     let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
-    let mut resp = Json(UserView::from(&user)).into_response();
+    let mut resp = user_response(&user);
     resp.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(resp)
 }

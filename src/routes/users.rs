@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{
     AppState, Auth, ClientIp, JsonObject, UserView, optional_string, required_string,
-    session_set_cookie,
+    session_set_cookie, user_response,
 };
 use crate::domain::Secret;
 use crate::error::Error;
@@ -35,7 +35,7 @@ pub async fn create(
         is_admin: false,
     };
     let user = state.service.create_user_as(&auth, new).await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+    Ok((StatusCode::CREATED, user_response(&user)).into_response())
 }
 
 /// `GET /users/{id}`.
@@ -45,7 +45,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, Error> {
     let user = state.service.get_user(&auth, &id).await?;
-    Ok(Json(UserView::from(&user)).into_response())
+    Ok(user_response(&user))
 }
 
 /// `PUT /users/{id}`.
@@ -58,7 +58,7 @@ pub async fn update(
     let first = optional_string(&body, "first_name")?;
     let last = optional_string(&body, "last_name")?;
     let user = state.service.update_user(&auth, &id, first, last).await?;
-    Ok(Json(UserView::from(&user)).into_response())
+    Ok(user_response(&user))
 }
 
 /// `DELETE /users/{id}`: deleting yourself also expires your cookie.

@@ -5,7 +5,9 @@
 //! inline on the calling task: handing each to a thread would cost more than the query.
 //! Writes by other processes on the same file (the command line) are seen by the next read.
 
-use std::collections::HashMap;
+// hashbrown with foldhash: the cache is probed on every request, and its keys are not chosen by
+// clients (digests of server-made tokens, user ids), so a fast non-keyed hash is safe here.
+use hashbrown::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
