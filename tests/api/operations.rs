@@ -70,3 +70,71 @@ async fn metrics_move_to_metrics_addr_when_it_is_set() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn expired_sessions_are_swept_from_the_store_in_the_background() {
+    use sesame::domain::{Session, new_id, token_digest};
+    let app = TestApp::spawn_with(|c| c.session_duration = "100".into()).await;
+    let store = app.running().app.stores.persistent_sessions.clone();
+    for (token, created_at) in [
+        ("old", crate::support::T0 - 1000),
+        ("fresh", crate::support::T0),
+    ] {
+        let session = Session {
+            id: new_id(),
+            digest: token_digest(token),
+            user_id: "someone".into(),
+            created_at,
+            last_seen_at: created_at,
+            ip: None,
+            user_agent: None,
+        };
+        store.insert(&session).await.unwrap();
+    }
+    // The sweeper runs at start-up and then every minute; a restart brings the next sweep now.
+    let app = app.restart().await;
+    let store = app.running().app.stores.persistent_sessions.clone();
+    let mut left = u64::MAX;
+    for _ in 0..100 {
+        left = store.count().await.unwrap();
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, 1, "the expired session is swept, the fresh one stays");
+    assert!(store.get(&token_digest("fresh")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_request_in_flight_when_the_server_is_stopped_still_gets_its_answer() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut app = TestApp::spawn("session_db_auth").await;
+    app.user("bob@hbtn.io", false).await;
+    let addr = app.running().addr;
+    let body = format!(
+        "email=bob%40hbtn.io&password={}",
+        PASSWORD.replace(' ', "+")
+    );
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/auth_session/login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    // Let the server take the request in (its handler now waits for the body), then stop it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stopping = tokio::spawn(app.take_running().stop());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server waits for the request in flight"
+    );
+    conn.write_all(body.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("_my_session_id="));
+    stopping.await.unwrap().unwrap();
+}

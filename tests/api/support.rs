@@ -120,6 +120,11 @@ impl TestApp {
         self.base.clone()
     }
 
+    /// Takes the running server out, to stop it by hand.
+    pub fn take_running(&mut self) -> Running {
+        self.running.take().unwrap()
+    }
+
     pub fn running(&self) -> &Running {
         self.running.as_ref().unwrap()
     }
