@@ -2,14 +2,12 @@
 //! process (the command line) or another instance on the same file are seen by the next
 //! request.
 
-use std::process::Command;
-
 use serde_json::json;
 
 use crate::support::{PASSWORD, TestApp};
 
 fn cli(app: &TestApp, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sesame"))
+    let out = crate::support::sesame_command()
         .args(args)
         .env("DATABASE_URL", &app.raw.database_url)
         .env("AUTH_TYPE", "session_db_auth")

@@ -18,22 +18,6 @@ use sesame::store::sqlite::SqliteStore;
 use sesame::store::{SessionStore, UserStore};
 use tempfile::TempDir;
 
-/// Every variable of CONTRACT §1: removed from the inherited environment of every run.
-const CONFIG_VARS: &[&str] = &[
-    "API_HOST",
-    "API_PORT",
-    "AUTH_TYPE",
-    "SESSION_NAME",
-    "SESSION_DURATION",
-    "SESSION_IDLE_TIMEOUT",
-    "DATABASE_URL",
-    "SESSION_STORE_URL",
-    "SESSION_COOKIE_SECURE",
-    "CORS_ORIGINS",
-    "RUST_LOG",
-    "LOG_FORMAT",
-];
-
 /// The bad values of the brief: (variable, flag, value).
 const BAD_VALUES: &[(&str, &str, &str)] = &[
     ("SESSION_DURATION", "--session-duration", "abc"),
@@ -108,10 +92,7 @@ impl World {
     /// `sesame ARGS` with a clean environment, this world's database and its directory as the
     /// working directory.
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
-        for var in CONFIG_VARS {
-            cmd.env_remove(var);
-        }
+        let mut cmd = crate::support::sesame_command();
         cmd.env("DATABASE_URL", self.database_url())
             .current_dir(self.dir.path())
             .args(args);

@@ -20,22 +20,6 @@ use tempfile::TempDir;
 
 use crate::support::TestApp;
 
-/// Every variable of CONTRACT §1: removed from the inherited environment of every run.
-const CONFIG_VARS: &[&str] = &[
-    "API_HOST",
-    "API_PORT",
-    "AUTH_TYPE",
-    "SESSION_NAME",
-    "SESSION_DURATION",
-    "SESSION_IDLE_TIMEOUT",
-    "DATABASE_URL",
-    "SESSION_STORE_URL",
-    "SESSION_COOKIE_SECURE",
-    "CORS_ORIGINS",
-    "RUST_LOG",
-    "LOG_FORMAT",
-];
-
 /// Longest an import may take.
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -287,10 +271,7 @@ impl World {
 
     /// `sesame import --from <dir> EXTRA...` with a clean environment and this world's database.
     fn import(&self, extra: &[&str]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
-        for var in CONFIG_VARS {
-            cmd.env_remove(var);
-        }
+        let mut cmd = crate::support::sesame_command();
         cmd.env("DATABASE_URL", self.database_url())
             .env("RUST_LOG", "warn")
             .current_dir(self.dir.path())
@@ -975,10 +956,7 @@ fn a_missing_user_file_is_a_clear_error() {
         missing.show()
     );
 
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
-    for var in CONFIG_VARS {
-        cmd.env_remove(var);
-    }
+    let mut cmd = crate::support::sesame_command();
     cmd.env("DATABASE_URL", world.database_url())
         .args(["import", "--from"])
         .arg(world.dir.path().join("no-such-dir"));

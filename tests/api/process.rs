@@ -11,20 +11,7 @@ use serde_json::Value;
 const SECRET_PASSWORD: &str = "Very-Secret-Passw0rd";
 
 fn sesame(db: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sesame"));
-    for v in [
-        "API_HOST",
-        "API_PORT",
-        "AUTH_TYPE",
-        "SESSION_NAME",
-        "SESSION_DURATION",
-        "SESSION_IDLE_TIMEOUT",
-        "SESSION_STORE_URL",
-        "SESSION_COOKIE_SECURE",
-        "CORS_ORIGINS",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = crate::support::sesame_command();
     c.env("DATABASE_URL", db)
         .env("API_HOST", "127.0.0.1")
         .env("API_PORT", "0");

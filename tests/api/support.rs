@@ -14,6 +14,20 @@ use sesame::domain::{Secret, User};
 use sesame::service::NewUser;
 use tempfile::TempDir;
 
+/// The `sesame` binary, with every configuration variable it reads removed from the inherited
+/// environment (the names come from the binary's own flag definitions), so the host's settings
+/// cannot leak into a test.
+pub fn sesame_command() -> std::process::Command {
+    use clap::CommandFactory as _;
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"));
+    for arg in sesame::cli::Cli::command().get_arguments() {
+        if let Some(var) = arg.get_env() {
+            cmd.env_remove(var);
+        }
+    }
+    cmd
+}
+
 /// A fixed starting time: 2024-01-01T00:00:00Z.
 pub const T0: i64 = 1_704_067_200;
 
