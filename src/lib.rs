@@ -5,7 +5,7 @@
 
 /// Builds the stores, service and router; binds, serves and shuts down gracefully.
 pub mod app;
-/// The subcommands: serve, user, sessions, check-config.
+/// The subcommands: serve, user, sessions, import, check-config.
 pub mod cli;
 /// Injected time.
 pub mod clock;
@@ -25,9 +25,9 @@ pub mod metrics;
 pub mod password;
 /// Thin HTTP handlers and the authentication gate.
 pub mod routes;
-/// The rules: login, logout, expiry, authorization.
+/// The rules: login, logout, expiry, throttling, authorization.
 pub mod service;
-/// Persistence behind small traits: memory and SQLite.
+/// Persistence behind small traits: memory, SQLite, PostgreSQL, Redis.
 pub mod store;
 /// Structured logging.
 pub mod telemetry;

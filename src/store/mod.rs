@@ -1,5 +1,5 @@
-//! Persistence only, behind two small object-safe traits. Every backend runs the same contract
-//! test suite (`tests/api/store_contract.rs`), so they behave the same.
+//! Persistence only, behind small object-safe traits (users, sessions, failed-login counts).
+//! Every backend runs the same contract test suite (`tests/api/store_contract.rs`).
 
 use std::sync::Arc;
 
