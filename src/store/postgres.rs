@@ -38,8 +38,9 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// 1), so instances starting at once migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x7365_7361_6d65_0001;
 
-/// How long any one store operation may take, waiting for a connection included.
-const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long any one store operation may take, waiting for a connection included: short enough
+/// that a request needing an unreachable store is answered 503 within the contract's 2 s.
+const OP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// How long migrating at start-up may take, waiting for another instance's migration included.
 const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -134,8 +135,8 @@ fn settle<T>(
                 }
             });
             Err(StoreError::Unavailable(format!(
-                "PostgreSQL did not answer within {} s",
-                limit.as_secs()
+                "PostgreSQL did not answer within {} ms",
+                limit.as_millis()
             )))
         }
     }
@@ -205,8 +206,8 @@ impl PgStore {
             Ok(Ok(client)) => Ok(client),
             Ok(Err(e)) => Err(map_pool_err(e)),
             Err(_) => Err(StoreError::Unavailable(format!(
-                "no PostgreSQL connection within {} s",
-                OP_TIMEOUT.as_secs()
+                "no PostgreSQL connection within {} ms",
+                OP_TIMEOUT.as_millis()
             ))),
         }
     }

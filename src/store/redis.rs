@@ -40,8 +40,8 @@
 //!
 //! # Failures
 //!
-//! The connection is a [`::redis::aio::ConnectionManager`], which reconnects by itself, with 2 s
-//! connection and response timeouts; every operation is also bounded by a 2 s
+//! The connection is a [`::redis::aio::ConnectionManager`], which reconnects by itself, with 1.5 s
+//! connection and response timeouts; every operation is also bounded by a 1.5 s
 //! [`tokio::time::timeout`]. Connection and I/O errors, timeouts and a busy or loading server
 //! become [`StoreError::Unavailable`]; anything else (a corrupt record, a server error)
 //! [`StoreError::Other`].
@@ -60,8 +60,9 @@ use super::{SessionStore, StoreError};
 use crate::config::Expiry;
 use crate::domain::{Digest32, Session};
 
-/// The bound on every round trip, and on connecting.
-const OP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The bound on every round trip, and on connecting: short enough that a request needing an
+/// unreachable store is answered 503 within the contract's 2 s.
+const OP_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// How many index entries one purge script examines per sorted set, so a large purge never
 /// blocks the server for long.
@@ -449,7 +450,7 @@ impl SessionStore for RedisSessionStore {
     /// Deletes every session with `created_at + absolute <= now` or `last_seen_at + idle <= now`
     /// (the boundaries of [`Session::is_expired`]), found through the sorted sets without a
     /// scan, in batches of at most 500 per index; each batch is one atomic script under its own
-    /// 2 s bound. Dangling index entries in range are dropped without being counted.
+    /// 1.5 s bound. Dangling index entries in range are dropped without being counted.
     async fn count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
         let mut cmd = ::redis::cmd("ZCARD");

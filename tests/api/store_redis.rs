@@ -497,7 +497,7 @@ async fn a_store_whose_server_goes_away_is_unavailable_within_two_seconds_then_h
             "got {got:?}"
         );
         assert!(
-            started.elapsed() < Duration::from_millis(2500),
+            started.elapsed() < Duration::from_secs(2),
             "took {:?}",
             started.elapsed()
         );
