@@ -151,7 +151,7 @@ pub struct RawConfig {
     #[arg(
         long,
         env = "THROTTLE_ADDRESS_FREE",
-        default_value = "100",
+        default_value = "1000",
         global = true,
         value_name = "THROTTLE_ADDRESS_FREE",
         allow_hyphen_values = true
@@ -224,7 +224,7 @@ impl Default for RawConfig {
             rust_log: "info".into(),
             log_format: "text".into(),
             throttle_account_free: "5".into(),
-            throttle_address_free: "100".into(),
+            throttle_address_free: "1000".into(),
             throttle_max_delay: "900".into(),
             trust_x_forwarded_for: "false".into(),
             session_store_prefix: "sesame:".into(),

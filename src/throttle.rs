@@ -31,10 +31,11 @@ impl Policy {
         max_delay: 900,
         quiet: 86_400,
     };
-    /// Per client address: 100 free failures (any accounts), then the same growing delays;
-    /// forgotten after 15 quiet minutes, not by a success.
+    /// Per client address: 1000 free failures (any accounts), then the same growing delays;
+    /// forgotten after 15 quiet minutes, not by a success. Generous on purpose: many people may
+    /// share one address, and one account's failures must not lock out the others.
     pub const ADDRESS: Self = Self {
-        free: 100,
+        free: 1000,
         max_delay: 900,
         quiet: 900,
     };

@@ -126,8 +126,8 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// Refuses (403) a state-changing request that a browser marks as cross-site, under a session
-/// `AUTH_TYPE`: for requests acting through the cookie, and for login (no login CSRF).
+/// Refuses (403) a state-changing request that acts through the session cookie and that a
+/// browser marks as cross-site, under a session `AUTH_TYPE`.
 pub fn refuse_cross_site(
     method: &Method,
     headers: &HeaderMap,
@@ -139,6 +139,26 @@ pub fn refuse_cross_site(
     {
         tracing::warn!(target: "audit", event = "csrf_refused", "cross-site request refused");
         return Err(Error::Forbidden);
+    }
+    Ok(())
+}
+
+/// Refuses (403) a login that another site's page submits as a form in the user's browser
+/// (`Sec-Fetch-Site: cross-site` with `Sec-Fetch-Mode: navigate`): login CSRF, which would sign
+/// the victim in to the attacker's account. Logins by script (`fetch`, which CORS governs) and
+/// by clients that send no such headers are not affected.
+pub fn refuse_cross_site_login(headers: &HeaderMap, settings: &Settings) -> Result<(), Error> {
+    let header_is = |name: &str, value: &[u8]| {
+        headers
+            .get(name)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value))
+    };
+    if header_is("sec-fetch-site", b"cross-site") && header_is("sec-fetch-mode", b"navigate") {
+        tracing::warn!(target: "audit", event = "csrf_refused", "cross-site login form refused");
+        return Err(Error::Forbidden);
+    }
+    if session_cookie(headers, &settings.session_name).is_some() {
+        return refuse_cross_site(&Method::POST, headers, settings);
     }
     Ok(())
 }
@@ -162,6 +182,24 @@ fn client_ip_of(parts: &axum::http::request::Parts, settings: &Settings) -> Opti
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip())
+}
+
+/// The `{id}` of a route, as text; an id that is not valid UTF-8 is a JSON 400 like every
+/// other error.
+pub struct Id(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Error> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| Self(id))
+            .map_err(|_| Error::bad_request("Invalid URL"))
+    }
 }
 
 /// The client's address (see `TRUST_X_FORWARDED_FOR`), for throttling and the session list.
@@ -211,14 +249,19 @@ fn is_cross_site(headers: &HeaderMap, cors: &CorsOrigins) -> bool {
 
 /// The value of the cookie `name` in the request's `Cookie` headers, if any.
 pub fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    // Raw bytes: another cookie of the same site may hold non-ASCII bytes, which must not hide
+    // the session cookie beside it.
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .flat_map(|v| v.as_bytes().split(|&b| b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            (&pair[..eq] == name.as_bytes()).then(|| &pair[eq + 1..])
+        })
+        .find_map(|v| std::str::from_utf8(v).ok())
+        .map(|v| v.trim_matches('"'))
         .filter(|v| !v.is_empty())
 }
 

@@ -1,15 +1,15 @@
 //! `/auth_session`: login and logout with a session cookie.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    AppState, Auth, ClientIp, FormOrJson, refuse_cross_site, required_string, session_cookie,
-    session_set_cookie, user_response,
+    AppState, Auth, ClientIp, FormOrJson, Id, refuse_cross_site_login, required_string,
+    session_cookie, session_set_cookie, user_response,
 };
 use crate::domain::{Secret, format_timestamp};
 use crate::error::Error;
@@ -25,7 +25,7 @@ pub async fn login(
     if !state.settings.auth_type.uses_sessions() {
         return Err(Error::NotFound);
     }
-    refuse_cross_site(&Method::POST, &headers, &state.settings)?;
+    refuse_cross_site_login(&headers, &state.settings)?;
     let email = required_string(&body, "email")?;
     let password = Secret::new(required_string(&body, "password")?);
     let client = ClientInfo {
@@ -92,7 +92,7 @@ pub async fn list_mine(State(state): State<AppState>, Auth(auth): Auth) -> Resul
 pub async fn revoke_mine(
     State(state): State<AppState>,
     Auth(auth): Auth,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, Error> {
     let was_current = state.service.revoke_my_session(&auth, &id).await?;
     let mut resp = Json(json!({})).into_response();
@@ -118,7 +118,7 @@ pub async fn revoke_my_others(
 pub async fn revoke_all_of_user(
     State(state): State<AppState>,
     Auth(auth): Auth,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, Error> {
     state.service.revoke_sessions_as(&auth, &id).await?;
     Ok(Json(json!({})).into_response())

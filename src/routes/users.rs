@@ -2,13 +2,13 @@
 //! themself (`me` names the current user).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{
-    AppState, Auth, ClientIp, JsonObject, UserView, optional_string, required_string,
+    AppState, Auth, ClientIp, Id, JsonObject, UserView, optional_string, required_string,
     session_set_cookie, user_response,
 };
 use crate::domain::Secret;
@@ -42,7 +42,7 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     Auth(auth): Auth,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, Error> {
     let user = state.service.get_user(&auth, &id).await?;
     Ok(user_response(&user))
@@ -52,7 +52,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     Auth(auth): Auth,
-    Path(id): Path<String>,
+    Id(id): Id,
     JsonObject(body): JsonObject,
 ) -> Result<Response, Error> {
     let first = optional_string(&body, "first_name")?;
@@ -65,7 +65,7 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     Auth(auth): Auth,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, Error> {
     let deleted = state.service.delete_user_as(&auth, &id).await?;
     let mut resp = Json(json!({})).into_response();

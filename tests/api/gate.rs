@@ -380,3 +380,18 @@ async fn the_database_keeps_only_a_digest_of_the_token() {
     );
     assert_eq!(app.with_cookie(&token).get(PROTECTED).await.status, 200);
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_found_beside_cookies_with_non_ascii_bytes() {
+    let app = TestApp::spawn("session_db_auth").await;
+    app.user("bob@hbtn.io", false).await;
+    let token = app.login("bob@hbtn.io", PASSWORD).await;
+    let value = reqwest::header::HeaderValue::from_bytes(
+        format!("theme=caf\u{e9}; _my_session_id={token}; other=\u{263a}").as_bytes(),
+    )
+    .unwrap();
+    let mut c = app.anon();
+    c.headers.insert("cookie", value);
+    let r = c.get(PROTECTED).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -396,8 +396,8 @@ async fn throttling_holds_across_instances_on_the_same_store() {
 }
 
 #[tokio::test]
-async fn one_address_failing_on_many_accounts_is_throttled_after_a_hundred_failures() {
-    let app = TestApp::spawn("session_db_auth").await;
+async fn one_address_failing_on_many_accounts_is_throttled_past_its_limit() {
+    let app = TestApp::spawn_with(|c| c.throttle_address_free = "100".into()).await;
     app.user("victim@hbtn.io", false).await;
     let c = app.anon();
     for i in 0..100 {
@@ -471,12 +471,29 @@ async fn cross_site_state_changes_through_the_cookie_are_refused() {
             .status,
         200
     );
-    // A login cannot be forced from another site either.
+    // A login cannot be forced by another site's form either (login CSRF)...
     app.anon()
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .login_form("bob@hbtn.io", PASSWORD)
+        .await
+        .assert_error(403, "Forbidden");
+    // ...nor rotate a session the browser holds; a script's login without a cookie is CORS's
+    // business and passes.
+    bob.clone()
         .header("origin", "https://evil.example")
         .login_form("bob@hbtn.io", PASSWORD)
         .await
         .assert_error(403, "Forbidden");
+    let r = app
+        .anon()
+        .header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "cors")
+        .login_form("bob@hbtn.io", PASSWORD)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test]
@@ -687,4 +704,17 @@ async fn the_client_address_comes_from_x_forwarded_for_only_when_trusted() {
             "trust={trust}"
         );
     }
+}
+
+#[tokio::test]
+async fn by_default_many_failures_from_one_address_leave_other_accounts_alone() {
+    let app = TestApp::spawn("session_db_auth").await;
+    app.user("ann@hbtn.io", false).await;
+    let c = app.anon();
+    for i in 0..150 {
+        c.login_form(&format!("user{}@hbtn.io", i / 4), "guess1234")
+            .await
+            .assert_error(401, "wrong email or password");
+    }
+    assert_eq!(c.login_form("ann@hbtn.io", PASSWORD).await.status, 200);
 }

@@ -545,3 +545,20 @@ async fn timestamps_are_utc_in_the_original_format() {
         "2024-01-04T01:01:01"
     );
 }
+
+#[tokio::test]
+async fn an_id_that_is_not_utf8_is_a_json_400() {
+    let app = TestApp::spawn("session_db_auth").await;
+    let (_, admin) = app.signed_in("admin@hbtn.io", true).await;
+    for (method, path) in [
+        ("GET", "/users/%ff"),
+        ("DELETE", "/users/%C0/sessions"),
+        ("DELETE", "/users/me/sessions/%ff"),
+    ] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        admin
+            .send(admin.http.request(m, admin.url(path)))
+            .await
+            .assert_error(400, "Invalid URL");
+    }
+}
