@@ -249,7 +249,7 @@ impl Service {
         let user = match joined {
             JoinedUser::Found(user) => Some(user),
             JoinedUser::Gone => None,
-            JoinedUser::NotHere => self.users.get(&session.user_id).await?.map(Arc::new),
+            JoinedUser::NotHere => self.users.get_shared(&session.user_id).await?,
         };
         Ok(user.map(|u| (u, digest)))
     }

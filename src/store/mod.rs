@@ -38,6 +38,11 @@ pub trait UserStore: Send + Sync + 'static {
     async fn create(&self, user: &User) -> Result<(), StoreError>;
     /// The user with this id.
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this id, shared: stores that cache users hand out their copy without
+    /// cloning it.
+    async fn get_shared(&self, id: &str) -> Result<Option<Arc<User>>, StoreError> {
+        Ok(self.get(id).await?.map(Arc::new))
+    }
     /// The user with this email, ignoring case.
     async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     /// Every user, oldest first.

@@ -255,27 +255,27 @@ impl SqliteStore {
 
     /// A read through the cache: `pick` finds the entry, `load` reads the database on a miss,
     /// `keep` stores what it read.
-    fn cached<V: Clone>(
+    fn cached<V>(
         &self,
         pick: impl Fn(&Cache) -> Option<&Arc<V>>,
         load: impl FnOnce() -> Result<Option<V>, StoreError>,
         keep: impl FnOnce(&mut Cache, Arc<V>),
-    ) -> Result<Option<V>, StoreError> {
+    ) -> Result<Option<Arc<V>>, StoreError> {
         let Some(token) = self.current_token() else {
-            return load();
+            return Ok(load()?.map(Arc::new));
         };
         let generation = {
             let cache = read_lock(&self.cache);
             if cache.token == token
                 && let Some(v) = pick(&cache)
             {
-                return Ok(Some(V::clone(v)));
+                return Ok(Some(v.clone()));
             }
             cache.generation
         };
-        let loaded = load()?;
+        let loaded = load()?.map(Arc::new);
         if let Some(v) = &loaded {
-            let v = Arc::new(v.clone());
+            let v = v.clone();
             self.keep(token, generation, |c| keep(c, v));
         }
         Ok(loaded)
@@ -389,6 +389,10 @@ impl UserStore for SqliteStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.get_shared(id).await?.map(|u| User::clone(&u)))
+    }
+
+    async fn get_shared(&self, id: &str) -> Result<Option<Arc<User>>, StoreError> {
         self.cached(
             |c| c.users.get(id),
             || {
@@ -513,23 +517,25 @@ impl SessionStore for SqliteStore {
     }
 
     async fn get(&self, digest: &Digest32) -> Result<Option<Session>, StoreError> {
-        self.cached(
-            |c| c.sessions.get(digest),
-            || {
-                self.read(|c| {
-                    c.prepare_cached(concat!(
-                        "SELECT ",
-                        session_cols!(),
-                        " FROM sessions WHERE digest = ?1"
-                    ))?
-                    .query_row([digest], session_from_row)
-                    .optional()
-                })
-            },
-            |c, s| {
-                c.sessions.insert(s.digest, s);
-            },
-        )
+        Ok(self
+            .cached(
+                |c| c.sessions.get(digest),
+                || {
+                    self.read(|c| {
+                        c.prepare_cached(concat!(
+                            "SELECT ",
+                            session_cols!(),
+                            " FROM sessions WHERE digest = ?1"
+                        ))?
+                        .query_row([digest], session_from_row)
+                        .optional()
+                    })
+                },
+                |c, s| {
+                    c.sessions.insert(s.digest, s);
+                },
+            )?
+            .map(|s| Session::clone(&s)))
     }
 
     async fn get_joined(
