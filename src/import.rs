@@ -1,5 +1,5 @@
 //! `sesame import --from DIR`: brings in the users and sessions of the original Python system
-//! from the JSON files it wrote (CONTRACT §6).
+//! from the JSON files it wrote.
 //!
 //! What it reads:
 //! - `DIR/.db_User.json` (required) and `DIR/.db_UserSession.json` (optional). Each is one JSON

@@ -18,7 +18,7 @@ use sesame::store::sqlite::SqliteStore;
 use sesame::store::{SessionStore, UserStore};
 use tempfile::TempDir;
 
-/// The bad values of the brief: (variable, flag, value).
+/// Bad values, one per variable: (variable, flag, value).
 const BAD_VALUES: &[(&str, &str, &str)] = &[
     ("SESSION_DURATION", "--session-duration", "abc"),
     ("API_PORT", "--api-port", "70000"),

@@ -1,4 +1,4 @@
-//! CONTRACT §3: the gate and every AUTH_TYPE.
+//! The authentication gate and every AUTH_TYPE.
 
 use serde_json::json;
 

@@ -1,4 +1,4 @@
-//! CONTRACT §4b and the hardening around sessions and passwords: self-service sessions,
+//! The hardening around sessions and passwords: self-service sessions,
 //! password change, throttling, CSRF, headers, hash upgrades.
 
 use std::collections::BTreeSet;

@@ -1,4 +1,4 @@
-//! CONTRACT §4: every route, status and error body; admin-or-self authorization; bad input.
+//! The users API: every route, status and error body; admin-or-self authorization; bad input.
 
 use std::collections::BTreeSet;
 
