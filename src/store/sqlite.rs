@@ -53,6 +53,12 @@ struct WalWatch {
 /// Bytes of one copy of the WAL-index header.
 const WAL_HEADER: usize = 48;
 
+/// The header's transaction counter (`iChange`, bytes 8 to 11, in the host's byte order),
+/// which every commit moves by one.
+fn change_counter(header: &[u8; WAL_HEADER]) -> u32 {
+    u32::from_ne_bytes([header[8], header[9], header[10], header[11]])
+}
+
 impl WalWatch {
     fn open(db: &Path) -> Option<Self> {
         let mut shm = db.as_os_str().to_owned();
@@ -221,11 +227,31 @@ impl SqliteStore {
         f(&lock(conn)).map_err(map_err)
     }
 
+    /// Runs a write (one transaction) on the writer connection.
+    ///
+    /// A commit changes the WAL-index header, which would empty the read cache at the next
+    /// read. When the header shows that exactly one transaction committed meanwhile (its change
+    /// counter moved by one) and the cache matched the header before, that transaction was this
+    /// one: the cache keeps its entries under the new header, and the caller adjusts the
+    /// entries the write touched ([`Self::invalidate`]). Anything else (another process
+    /// committed too, the log restarted) leaves the cache to be emptied.
     fn write<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        f(&lock(&self.writer)).map_err(map_err)
+        let conn = lock(&self.writer);
+        let before = self.wal.as_ref().and_then(WalWatch::token);
+        let result = f(&conn).map_err(map_err);
+        if let (Some(wal), Some(before)) = (&self.wal, before)
+            && let Some(after) = wal.token()
+            && change_counter(&after) == change_counter(&before).wrapping_add(1)
+        {
+            let mut cache = write_lock(&self.cache);
+            if cache.token == before {
+                cache.token = after;
+            }
+        }
+        result
     }
 
     /// The WAL-index header the cache must match now, or `None` when nothing may be served
@@ -712,5 +738,86 @@ impl ThrottleStore for SqliteStore {
                 .execute([before])
                 .map(|n| n as u64)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::token_digest;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            password_hash: None,
+            first_name: None,
+            last_name: None,
+            created_at: 0,
+            updated_at: 0,
+            is_admin: false,
+        }
+    }
+
+    fn session(token: &str, user_id: &str) -> Session {
+        Session {
+            id: format!("id-{token}"),
+            digest: token_digest(token),
+            user_id: user_id.into(),
+            created_at: 0,
+            last_seen_at: 0,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    fn cached_sessions(store: &SqliteStore) -> usize {
+        read_lock(&store.cache).sessions.len()
+    }
+
+    #[tokio::test]
+    async fn own_writes_keep_the_cache_and_other_writers_empty_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open_file(&path).unwrap();
+        UserStore::create(&store, &user("u1")).await.unwrap();
+        store.insert(&session("a", "u1")).await.unwrap();
+        assert!(
+            store
+                .get_joined(&token_digest("a"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(cached_sessions(&store), 1);
+
+        // A write through this store: the cache follows the new header and keeps its entries.
+        store.insert(&session("b", "u1")).await.unwrap();
+        store.touch(&token_digest("a"), 30).await.unwrap();
+        assert_eq!(
+            read_lock(&store.cache).token,
+            store.current_token().unwrap()
+        );
+        assert_eq!(cached_sessions(&store), 1);
+        let (a, _) = store.get_joined(&token_digest("a")).await.unwrap().unwrap();
+        assert_eq!(a.last_seen_at, 30);
+
+        // A write by another connection: the header moves on without the cache, which is
+        // emptied at the next read and serves the other writer's change.
+        let other = SqliteStore::open_file(&path).unwrap();
+        SessionStore::delete(&other, &token_digest("a"))
+            .await
+            .unwrap();
+        assert_ne!(
+            read_lock(&store.cache).token,
+            store.current_token().unwrap()
+        );
+        assert!(
+            store
+                .get_joined(&token_digest("a"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
