@@ -5,18 +5,18 @@
 //! host's settings cannot leak in. No test needs a running server: the commands act on the
 //! database file, and the test checks that file through the library's own `SqliteStore`.
 
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sesame::domain::{Secret, Session, new_id, new_token, token_digest};
 use sesame::password::Passwords;
 use sesame::store::sqlite::SqliteStore;
 use sesame::store::{SessionStore, UserStore};
 use tempfile::TempDir;
+
+use crate::support::{Run, run_command as run};
 
 /// Bad values, one per variable: (variable, flag, value).
 const BAD_VALUES: &[(&str, &str, &str)] = &[
@@ -33,44 +33,6 @@ const BAD_VALUES: &[(&str, &str, &str)] = &[
 const LIMIT: Duration = Duration::from_secs(60);
 /// Longest a refused configuration may take to exit.
 const QUICK: Duration = Duration::from_secs(10);
-
-/// What a finished run left behind.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn ok(&self) -> bool {
-        self.status.success()
-    }
-
-    fn show(&self) -> String {
-        format!(
-            "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status.code(),
-            self.stdout,
-            self.stderr
-        )
-    }
-
-    fn assert_ok(&self) -> &Self {
-        assert!(self.ok(), "expected success\n{}", self.show());
-        self
-    }
-
-    fn assert_failed(&self) -> &Self {
-        assert!(!self.ok(), "expected a non-zero exit\n{}", self.show());
-        assert!(
-            self.status.code().is_some(),
-            "killed by a signal\n{}",
-            self.show()
-        );
-        self
-    }
-}
 
 /// One test's world: a temporary directory holding the database file.
 struct World {
@@ -147,56 +109,6 @@ impl World {
                 (cols[0].to_owned(), cols[1].to_owned(), cols[2].to_owned())
             })
             .collect()
-    }
-}
-
-fn reader(mut pipe: impl std::io::Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// Spawns `cmd`, feeds `input` (if any) on stdin and waits at most `limit` for it to exit; a
-/// process still running then is killed and the test fails.
-fn run(mut cmd: Command, input: Option<&str>, limit: Duration) -> Run {
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child: Child = cmd.spawn().expect("spawning sesame");
-    let out = reader(child.stdout.take().expect("stdout pipe"));
-    let err = reader(child.stderr.take().expect("stderr pipe"));
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        // The process may exit before reading: a broken pipe is its answer, not ours.
-        let _ = stdin.write_all(text.as_bytes());
-    }
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for sesame") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stdout = out.join().unwrap_or_default();
-            let stderr = err.join().unwrap_or_default();
-            panic!(
-                "sesame still running after {limit:?}; killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let elapsed = start.elapsed();
-    Run {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-        elapsed,
     }
 }
 

@@ -8,9 +8,8 @@
 //! `SqliteStore`.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use sesame::domain::{User, token_digest};
 use sesame::store::sqlite::SqliteStore;
@@ -18,7 +17,7 @@ use sesame::store::{SessionStore, UserStore};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
-use crate::support::TestApp;
+use crate::support::{Run, TestApp};
 
 /// Longest an import may take.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -158,82 +157,9 @@ fn without<'a>(mut fields: Fields<'a>, key: &str) -> Fields<'a> {
     fields
 }
 
-// ---------------------------------------------------------------------------------------------
-// Running the binary.
-// ---------------------------------------------------------------------------------------------
-
-/// What a finished run left behind.
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.status.code(),
-            self.stdout,
-            self.stderr
-        )
-    }
-
-    #[track_caller]
-    fn assert_ok(&self) -> &Self {
-        assert!(self.status.success(), "expected success\n{}", self.show());
-        self
-    }
-
-    #[track_caller]
-    fn assert_failed(&self) -> &Self {
-        assert!(
-            !self.status.success() && self.status.code().is_some(),
-            "expected a non-zero exit\n{}",
-            self.show()
-        );
-        self
-    }
-
-    /// Whether stdout or stderr contains `s`.
-    fn says(&self, s: &str) -> bool {
-        self.stdout.contains(s) || self.stderr.contains(s)
-    }
-}
-
-fn reader(mut pipe: impl std::io::Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = pipe.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
 /// Spawns `cmd` with stdin closed and waits at most [`LIMIT`] for it.
-fn run(mut cmd: Command) -> Run {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child: Child = cmd.spawn().expect("spawning sesame");
-    let out = reader(child.stdout.take().expect("stdout pipe"));
-    let err = reader(child.stderr.take().expect("stderr pipe"));
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for sesame") {
-            break status;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("sesame import still running after {LIMIT:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
+fn run(cmd: Command) -> Run {
+    crate::support::run_command(cmd, None, LIMIT)
 }
 
 /// One test's world: a temporary directory with the database and the original's files.

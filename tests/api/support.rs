@@ -28,6 +28,108 @@ pub fn sesame_command() -> std::process::Command {
     cmd
 }
 
+/// What a finished run of the binary left behind.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: std::time::Duration,
+}
+
+impl Run {
+    pub fn ok(&self) -> bool {
+        self.status.success()
+    }
+
+    pub fn show(&self) -> String {
+        format!(
+            "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status.code(),
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert!(self.ok(), "expected success\n{}", self.show());
+        self
+    }
+
+    /// A non-zero exit of its own (not killed by a signal).
+    #[track_caller]
+    pub fn assert_failed(&self) -> &Self {
+        assert!(!self.ok(), "expected a non-zero exit\n{}", self.show());
+        assert!(
+            self.status.code().is_some(),
+            "killed by a signal\n{}",
+            self.show()
+        );
+        self
+    }
+
+    /// Whether stdout or stderr contains `s`.
+    pub fn says(&self, s: &str) -> bool {
+        self.stdout.contains(s) || self.stderr.contains(s)
+    }
+}
+
+fn reader(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Spawns `cmd`, feeds `input` (if any) on stdin and waits at most `limit` for it to exit; a
+/// process still running then is killed and the test fails.
+pub fn run_command(
+    mut cmd: std::process::Command,
+    input: Option<&str>,
+    limit: std::time::Duration,
+) -> Run {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let start = std::time::Instant::now();
+    let mut child = cmd.spawn().expect("spawning sesame");
+    let out = reader(child.stdout.take().expect("stdout pipe"));
+    let err = reader(child.stderr.take().expect("stderr pipe"));
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        // The process may exit before reading: a broken pipe is its answer, not ours.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for sesame") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out.join().unwrap_or_default();
+            let stderr = err.join().unwrap_or_default();
+            panic!(
+                "sesame still running after {limit:?}; killed\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let elapsed = start.elapsed();
+    Run {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+        elapsed,
+    }
+}
+
 /// A fixed starting time: 2024-01-01T00:00:00Z.
 pub const T0: i64 = 1_704_067_200;
 
