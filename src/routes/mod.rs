@@ -304,6 +304,17 @@ pub struct UserView<'a> {
     is_admin: bool,
 }
 
+/// The empty answer `{}`; with `end_session`, it also expires the session cookie (the session
+/// the request came with has just ended).
+pub fn empty_answer(settings: &Settings, end_session: bool) -> Result<Response, Error> {
+    let mut resp = axum::Json(serde_json::json!({})).into_response();
+    if end_session {
+        resp.headers_mut()
+            .insert(header::SET_COOKIE, session_set_cookie(settings, None)?);
+    }
+    Ok(resp)
+}
+
 /// A user as a JSON response, written into a buffer sized for it at once.
 pub fn user_response(user: &User) -> Response {
     let mut body = Vec::with_capacity(256);

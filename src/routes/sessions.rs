@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 
 use super::{
-    AppState, Auth, ClientIp, FormOrJson, Id, refuse_cross_site_login, required_string,
-    session_cookie, session_set_cookie, user_response,
+    AppState, Auth, ClientIp, FormOrJson, Id, empty_answer, refuse_cross_site_login,
+    required_string, session_cookie, session_set_cookie, user_response,
 };
 use crate::domain::{Secret, format_timestamp};
 use crate::error::Error;
@@ -49,12 +48,7 @@ pub async fn login(
 /// `DELETE /auth_session/logout`: ends the session server-side and expires the cookie.
 pub async fn logout(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
     state.service.logout(&auth).await?;
-    let mut resp = Json(json!({})).into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        session_set_cookie(&state.settings, None)?,
-    );
-    Ok(resp)
+    empty_answer(&state.settings, true)
 }
 
 /// A session as `GET /users/me/sessions` shows it: a public handle, never the token or digest.
@@ -95,14 +89,7 @@ pub async fn revoke_mine(
     Id(id): Id,
 ) -> Result<Response, Error> {
     let was_current = state.service.revoke_my_session(&auth, &id).await?;
-    let mut resp = Json(json!({})).into_response();
-    if was_current {
-        resp.headers_mut().insert(
-            header::SET_COOKIE,
-            session_set_cookie(&state.settings, None)?,
-        );
-    }
-    Ok(resp)
+    empty_answer(&state.settings, was_current)
 }
 
 /// `DELETE /users/me/sessions`: ends every session of the caller but the current one.
@@ -111,7 +98,7 @@ pub async fn revoke_my_others(
     Auth(auth): Auth,
 ) -> Result<Response, Error> {
     state.service.revoke_my_other_sessions(&auth).await?;
-    Ok(Json(json!({})).into_response())
+    empty_answer(&state.settings, false)
 }
 
 /// `DELETE /users/{id}/sessions`: an administrator ends every session of a user.
@@ -121,5 +108,5 @@ pub async fn revoke_all_of_user(
     Id(id): Id,
 ) -> Result<Response, Error> {
     state.service.revoke_sessions_as(&auth, &id).await?;
-    Ok(Json(json!({})).into_response())
+    empty_answer(&state.settings, false)
 }

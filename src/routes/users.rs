@@ -3,13 +3,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{
-    AppState, Auth, ClientIp, Id, JsonObject, UserView, optional_string, required_string,
-    session_set_cookie, user_response,
+    AppState, Auth, ClientIp, Id, JsonObject, UserView, empty_answer, optional_string,
+    required_string, user_response,
 };
 use crate::domain::Secret;
 use crate::error::Error;
@@ -68,14 +67,8 @@ pub async fn remove(
     Id(id): Id,
 ) -> Result<Response, Error> {
     let deleted = state.service.delete_user_as(&auth, &id).await?;
-    let mut resp = Json(json!({})).into_response();
-    if auth.session.is_some() && auth.user().is_some_and(|u| u.id == deleted) {
-        resp.headers_mut().insert(
-            header::SET_COOKIE,
-            session_set_cookie(&state.settings, None)?,
-        );
-    }
-    Ok(resp)
+    let ended_own = auth.session.is_some() && auth.user().is_some_and(|u| u.id == deleted);
+    empty_answer(&state.settings, ended_own)
 }
 
 /// `PUT /users/me/password`: `current_password` and `new_password`; ends every other session.
@@ -92,5 +85,5 @@ pub async fn change_password(
         .service
         .change_my_password(&auth, current, new, ip.as_deref())
         .await?;
-    Ok(Json(json!({})).into_response())
+    empty_answer(&state.settings, false)
 }
