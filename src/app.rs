@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -21,6 +21,7 @@ use crate::edge::EdgeLayer;
 use crate::metrics::Metrics;
 use crate::password::Passwords;
 use crate::routes::{self, AppState};
+use crate::serve::{self, Limits};
 use crate::service::Service;
 use crate::store::{self, StoreError, Stores};
 use crate::throttle::Throttle;
@@ -184,6 +185,36 @@ impl Running {
     }
 }
 
+/// Open files kept for everything but client connections: the stores' connections and
+/// files, logs, the listeners.
+const RESERVED_FILES: u64 = 128;
+
+/// The connection limits of `settings`. The soft open-file limit is raised to the hard one
+/// first; `MAX_CONNECTIONS` must leave [`RESERVED_FILES`] under it.
+fn limits(settings: &Settings) -> anyhow::Result<Limits> {
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read or raise the open-file limit; assuming 1024");
+        1024
+    });
+    let room = files.saturating_sub(RESERVED_FILES);
+    let max_connections = match settings.max_connections {
+        None => usize::try_from(room.max(16)).unwrap_or(usize::MAX),
+        Some(n) if n as u64 <= room => n,
+        Some(n) => anyhow::bail!(
+            "invalid MAX_CONNECTIONS: {n} connections and {RESERVED_FILES} other files need more \
+             than the {files} open files this process may have (raise `ulimit -n`, or set \
+             MAX_CONNECTIONS to {room} or less)"
+        ),
+    };
+    Ok(Limits {
+        header_read: settings.header_read_timeout,
+        body_read: settings.body_read_timeout,
+        keep_alive: settings.keepalive_timeout,
+        max_connections,
+        shutdown: settings.shutdown_timeout,
+    })
+}
+
 /// Builds the app for `settings`, binds `settings.addr` and serves in the background until
 /// [`Running::stop`] is called or `shutdown` (if given) completes.
 pub async fn start(
@@ -191,6 +222,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
     shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) -> anyhow::Result<Running> {
+    let limits = limits(&settings)?;
     let app = App::build(settings, clock).await?;
     let listener = TcpListener::bind(app.settings.addr)
         .await
@@ -205,6 +237,7 @@ pub async fn start(
             let _ = stop.send(true);
         });
     }
+    let metrics = app.service.metrics().clone();
     let metrics_addr = match app.settings.metrics_addr {
         Some(maddr) => {
             let listener = TcpListener::bind(maddr)
@@ -212,15 +245,13 @@ pub async fn start(
                 .with_context(|| format!("binding METRICS_ADDR {maddr}"))?;
             let bound = listener.local_addr()?;
             let router = routes::metrics_router(app.state());
-            let stopped = stopped(stop_rx.clone());
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-                {
-                    tracing::error!(error = %e, "metrics listener failed");
-                }
-            });
+            tokio::spawn(serve::serve(
+                listener,
+                router,
+                limits,
+                metrics.clone(),
+                stopped(stop_rx.clone()),
+            ));
             tracing::info!(addr = %bound, "metrics listening");
             Some(bound)
         }
@@ -230,21 +261,22 @@ pub async fn start(
     let stores = app.stores.clone();
     let signal = stopped(stop_rx);
     let task = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(http),
-        )
-        .with_graceful_shutdown(async move {
+        let stop = async move {
             signal.await;
             tracing::info!("shutting down: finishing in-flight requests");
-        })
-        .await;
+        };
+        serve::serve(listener, http, limits, metrics, stop).await;
         sweeper.abort();
         stores.users.close();
         tracing::info!("stopped");
-        served.context("serving")
+        Ok(())
     });
-    tracing::info!(%addr, auth_type = app.settings.auth_type.as_str(), "sesame listening");
+    tracing::info!(
+        %addr,
+        auth_type = app.settings.auth_type.as_str(),
+        max_connections = limits.max_connections,
+        "sesame listening"
+    );
     if app.settings.auth_type == AuthType::None {
         tracing::warn!(
             "AUTH_TYPE=none: nothing is checked; every request is allowed (development only)"

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -197,6 +198,56 @@ pub struct RawConfig {
         allow_hyphen_values = true
     )]
     pub store_startup_timeout: String,
+    /// Seconds a client may take to send a request's head (from its first byte).
+    #[arg(
+        long,
+        env = "HEADER_READ_TIMEOUT",
+        default_value = "10",
+        global = true,
+        value_name = "HEADER_READ_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub header_read_timeout: String,
+    /// Seconds a client may take to send a request's body (from its head).
+    #[arg(
+        long,
+        env = "BODY_READ_TIMEOUT",
+        default_value = "30",
+        global = true,
+        value_name = "BODY_READ_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub body_read_timeout: String,
+    /// Seconds an open connection may wait for its next request.
+    #[arg(
+        long,
+        env = "KEEPALIVE_TIMEOUT",
+        default_value = "60",
+        global = true,
+        value_name = "KEEPALIVE_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub keepalive_timeout: String,
+    /// Most client connections open at once; 0: the open-file limit less 128.
+    #[arg(
+        long,
+        env = "MAX_CONNECTIONS",
+        default_value = "0",
+        global = true,
+        value_name = "MAX_CONNECTIONS",
+        allow_hyphen_values = true
+    )]
+    pub max_connections: String,
+    /// Seconds shutdown waits for requests in flight before closing what is left.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT",
+        default_value = "10",
+        global = true,
+        value_name = "SHUTDOWN_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub shutdown_timeout: String,
     /// Serve `/metrics` on this address instead of the API port.
     #[arg(
         long,
@@ -229,6 +280,11 @@ impl Default for RawConfig {
             trust_x_forwarded_for: "false".into(),
             session_store_prefix: "sesame:".into(),
             store_startup_timeout: "30".into(),
+            header_read_timeout: "10".into(),
+            body_read_timeout: "30".into(),
+            keepalive_timeout: "60".into(),
+            max_connections: "0".into(),
+            shutdown_timeout: "10".into(),
             metrics_addr: None,
         }
     }
@@ -345,6 +401,16 @@ pub struct Settings {
     pub store_startup_timeout: u64,
     /// `METRICS_ADDR`, if set.
     pub metrics_addr: Option<SocketAddr>,
+    /// `HEADER_READ_TIMEOUT`.
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT`.
+    pub body_read_timeout: Duration,
+    /// `KEEPALIVE_TIMEOUT`.
+    pub keepalive_timeout: Duration,
+    /// `MAX_CONNECTIONS`; `None`: from the open-file limit.
+    pub max_connections: Option<usize>,
+    /// `SHUTDOWN_TIMEOUT`.
+    pub shutdown_timeout: Duration,
 }
 
 /// A configuration value that does not parse; names the variable.
@@ -387,6 +453,17 @@ fn parse_count(variable: &'static str, value: &str) -> Result<u32, ConfigError> 
             format!("{value:?} is not a whole number (0 or more)"),
         )
     })
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`), at most a day.
+fn parse_seconds(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(bad(
+            variable,
+            format!("{value:?} is not a number of seconds above 0 (at most 86400)"),
+        )),
+    }
 }
 
 fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
@@ -580,7 +657,16 @@ impl Settings {
                 )
             })?),
         };
+        let max_connections = match parse_count("MAX_CONNECTIONS", &raw.max_connections)? {
+            0 => None,
+            n => Some(n as usize),
+        };
         Ok(Self {
+            header_read_timeout: parse_seconds("HEADER_READ_TIMEOUT", &raw.header_read_timeout)?,
+            body_read_timeout: parse_seconds("BODY_READ_TIMEOUT", &raw.body_read_timeout)?,
+            keepalive_timeout: parse_seconds("KEEPALIVE_TIMEOUT", &raw.keepalive_timeout)?,
+            max_connections,
+            shutdown_timeout: parse_seconds("SHUTDOWN_TIMEOUT", &raw.shutdown_timeout)?,
             addr: SocketAddr::new(host, port),
             auth_type,
             session_name: raw.session_name.clone(),

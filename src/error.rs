@@ -41,6 +41,9 @@ pub enum Error {
         /// Seconds to wait, sent as `Retry-After`.
         retry_after: i64,
     },
+    /// 408: the request body did not arrive within `BODY_READ_TIMEOUT`.
+    #[error("Request timeout")]
+    RequestTimeout,
     /// 413: the request body is over the limit.
     #[error("Payload too large")]
     PayloadTooLarge,
@@ -67,6 +70,7 @@ impl Error {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -388,7 +388,9 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<(String, Value)>, ImportError>
         ImportError::Json {
             path: path.to_owned(),
             line: e.line(),
-            column: e.column(),
+            // serde_json says column 0 for the end of the input just after a newline (or of an
+            // empty input); the first column is 1.
+            column: e.column().max(1),
             reason,
         }
     })
@@ -1075,5 +1077,539 @@ mod tests {
         assert!(again.nothing_imported());
         assert_eq!(again.users.already_present, 1);
         assert!(again.to_string().starts_with("nothing to import: "));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use std::fmt::Write as _;
+
+    use proptest::prelude::*;
+    use serde_json::json;
+    use time::{Date, Month, PrimitiveDateTime, Time};
+
+    use super::*;
+    use crate::store::memory::MemoryUserStore;
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    // ---- the original's files, as Python's `json.dump` writes them ----
+
+    /// A JSON string as Python's `json.dumps(s)` (`ensure_ascii=True`) writes it.
+    fn py_str(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                ' '..='~' => out.push(c),
+                c => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        write!(out, "\\u{u:04x}").unwrap();
+                    }
+                }
+            }
+        }
+        out.push('"');
+    }
+
+    fn py_opt_str(out: &mut String, s: Option<&str>) {
+        match s {
+            Some(s) => py_str(out, s),
+            None => out.push_str("null"),
+        }
+    }
+
+    /// A user record of the original system, its fields in the order it wrote them.
+    #[derive(Debug, Clone)]
+    struct PyUser {
+        id: String,
+        created_at: String,
+        updated_at: String,
+        email: String,
+        password: Option<String>,
+        first_name: Option<String>,
+        last_name: Option<String>,
+    }
+
+    impl PyUser {
+        fn value(&self) -> Value {
+            json!({
+                "id": self.id,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+                "email": self.email,
+                "_password": self.password,
+                "first_name": self.first_name,
+                "last_name": self.last_name,
+            })
+        }
+    }
+
+    /// `.db_User.json` as `json.dump(records, f)` writes it: one line, `", "` and `": "`.
+    fn py_dump(users: &[PyUser]) -> String {
+        let mut out = String::from("{");
+        for (i, u) in users.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            py_str(&mut out, &u.id);
+            out.push_str(": {\"id\": ");
+            py_str(&mut out, &u.id);
+            out.push_str(", \"created_at\": ");
+            py_str(&mut out, &u.created_at);
+            out.push_str(", \"updated_at\": ");
+            py_str(&mut out, &u.updated_at);
+            out.push_str(", \"email\": ");
+            py_str(&mut out, &u.email);
+            out.push_str(", \"_password\": ");
+            py_opt_str(&mut out, u.password.as_deref());
+            out.push_str(", \"first_name\": ");
+            py_opt_str(&mut out, u.first_name.as_deref());
+            out.push_str(", \"last_name\": ");
+            py_opt_str(&mut out, u.last_name.as_deref());
+            out.push('}');
+        }
+        out.push('}');
+        out
+    }
+
+    #[test]
+    fn the_python_serializer_writes_what_python_writes() {
+        // `json.dumps({"k": {"id": "é😀\"\n\x7f"}})` in CPython.
+        let mut out = String::new();
+        py_str(&mut out, "é😀\"\n\u{7f}");
+        assert_eq!(out, r#""\u00e9\ud83d\ude00\"\n\u007f""#);
+    }
+
+    #[test]
+    fn an_error_at_the_end_of_an_empty_or_newline_ended_file_is_in_column_1() {
+        for (bytes, line) in [(&b""[..], 1), (b"{\n", 2), (b"{\"a\": {}\n", 2)] {
+            match parse(Path::new(USERS_FILE), bytes) {
+                Err(ImportError::Json {
+                    line: l, column, ..
+                }) => assert_eq!((l, column), (line, 1), "{bytes:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    // ---- date-times ----
+
+    /// A date-time of years 0000 to 9999, and its text `YYYY-MM-DDTHH:MM:SS`.
+    fn date_time() -> impl Strategy<Value = (PrimitiveDateTime, String)> {
+        let first = Date::from_calendar_date(0, Month::January, 1)
+            .unwrap()
+            .to_julian_day();
+        let last = Date::from_calendar_date(9999, Month::December, 31)
+            .unwrap()
+            .to_julian_day();
+        (first..=last, 0u8..24, 0u8..60, 0u8..60).prop_map(|(jd, h, m, s)| {
+            let date = Date::from_julian_day(jd).unwrap();
+            let t = PrimitiveDateTime::new(date, Time::from_hms(h, m, s).unwrap());
+            let text = format!(
+                "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}",
+                date.year(),
+                u8::from(date.month()),
+                date.day()
+            );
+            (t, text)
+        })
+    }
+
+    /// The text of Unix time `t` as `YYYY-MM-DDTHH:MM:SS`, if it is in years 0000 to 9999.
+    fn text_of(t: i64) -> Option<String> {
+        let t = time::OffsetDateTime::from_unix_timestamp(t).ok()?;
+        (0..=9999).contains(&t.year()).then(|| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        })
+    }
+
+    // ---- odd records, for the checker ----
+
+    /// Values of every kind the checker meets, valid or not.
+    fn odd_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            Just(json!([])),
+            Just(json!({"a": 1})),
+            Just(json!("")),
+            any::<String>().prop_map(Value::String),
+            date_time().prop_map(|(_, s)| Value::String(s)),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}".prop_map(Value::String),
+            "[a-zA-Z0-9.]{1,8}@[a-z]{1,5}\\.[a-z]{2}".prop_map(Value::String),
+            proptest::sample::select(vec![
+                "taken@x.io",
+                "TAKEN@X.IO",
+                "a@b",
+                "@b",
+                "a@",
+                "a@.b",
+                "a b@c",
+                "u1",
+                "k1",
+                "tok",
+            ])
+            .prop_map(|s| Value::String(s.to_owned())),
+            // Passwords: 64 hex digits (valid), or close to it; never written in a message.
+            "[0-9a-fA-F]{64}".prop_map(Value::String),
+            "PW[0-9a-f]{62,63}".prop_map(Value::String),
+        ]
+    }
+
+    const FIELDS: &[&str] = &[
+        "id",
+        "email",
+        "created_at",
+        "updated_at",
+        "_password",
+        "first_name",
+        "last_name",
+        "session_id",
+        "user_id",
+        "extra",
+    ];
+
+    fn odd_record() -> impl Strategy<Value = Value> {
+        let object = proptest::collection::btree_map(
+            proptest::sample::select(FIELDS.to_vec()).prop_map(str::to_owned),
+            odd_value(),
+            0..10,
+        )
+        .prop_map(|m| Value::Object(m.into_iter().collect()));
+        prop_oneof![1 => odd_value(), 4 => object]
+    }
+
+    fn odd_records() -> impl Strategy<Value = Vec<(String, Value)>> {
+        let key = prop_oneof![
+            proptest::sample::select(vec!["", "u1", "k1", "k2", "tok"]).prop_map(str::to_owned),
+            any::<String>(),
+        ];
+        proptest::collection::vec((key, odd_record()), 0..8)
+    }
+
+    /// The password-like strings of `records`, which no message may show.
+    fn secrets(records: &[(String, Value)]) -> Vec<String> {
+        records
+            .iter()
+            .filter_map(|(_, r)| r.get("_password")?.as_str())
+            .filter(|s| s.len() >= 64)
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+
+    fn assert_well_formed(
+        rejected: &[Rejected],
+        records: &[(String, Value)],
+        kind: RecordKind,
+    ) -> Result<(), TestCaseError> {
+        let secrets = secrets(records);
+        for r in rejected {
+            prop_assert_eq!(r.kind, kind);
+            prop_assert!(!r.problems.is_empty(), "{r:?} has no problem");
+            prop_assert!(records.iter().any(|(k, _)| *k == r.id));
+            let shown = r.to_string().to_ascii_lowercase();
+            for s in &secrets {
+                prop_assert!(!shown.contains(s.as_str()), "{shown} shows a password");
+            }
+        }
+        Ok(())
+    }
+
+    /// A sesame that already has one user.
+    fn store_with_one_user() -> MemoryUserStore {
+        let users = MemoryUserStore::default();
+        run(users.create(&User {
+            id: "u1".into(),
+            email: "taken@x.io".into(),
+            password_hash: None,
+            first_name: None,
+            last_name: None,
+            created_at: 0,
+            updated_at: 0,
+            is_admin: false,
+        }))
+        .unwrap();
+        users
+    }
+
+    /// Error positions must point into the input: a line it has, a column on that line.
+    fn assert_position_in(bytes: &[u8], line: usize, column: usize) -> Result<(), TestCaseError> {
+        let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+        prop_assert!(
+            (1..=lines.len()).contains(&line),
+            "line {line} of {}",
+            lines.len()
+        );
+        let len = lines[line - 1].len();
+        prop_assert!(
+            (1..=len + 1).contains(&column),
+            "column {column} of line {line}, {len} bytes long"
+        );
+        Ok(())
+    }
+
+    /// Input for `parse`: random bytes, JSON-ish token soup, or a real file cut short or with a
+    /// byte changed.
+    fn file_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let soup = proptest::collection::vec(
+            proptest::sample::select(vec![
+                "{", "}", "[", "]", "\"", ":", ", ", " ", "\n", "\r\n", "\t", "1", "-0.5e3",
+                "1e999", "true", "null", "\"a\"", "\"k\": ", "\\u00e9", "\\ud800", "\\", "é",
+                "\u{0}", "\u{feff}",
+            ]),
+            0..24,
+        )
+        .prop_map(|parts| parts.concat().into_bytes());
+        let damaged = (
+            proptest::collection::vec(py_user(), 0..3),
+            any::<prop::sample::Index>(),
+            any::<u8>(),
+            0u8..3,
+        )
+            .prop_map(|(users, at, byte, how)| {
+                let mut bytes = py_dump(&users).into_bytes();
+                let at = at.index(bytes.len() + 1);
+                match how {
+                    0 => bytes.truncate(at),
+                    1 => bytes.insert(at, byte),
+                    _ => bytes.insert(at, b'\n'),
+                }
+                bytes
+            });
+        prop_oneof![proptest::collection::vec(any::<u8>(), 0..64), soup, damaged]
+    }
+
+    /// A record as the original wrote it: any text in every string field.
+    fn py_user() -> impl Strategy<Value = PyUser> {
+        (
+            any::<String>(),
+            date_time(),
+            date_time(),
+            any::<String>(),
+            proptest::option::of("[0-9a-f]{64}"),
+            proptest::option::of(any::<String>()),
+            proptest::option::of(any::<String>()),
+        )
+            .prop_map(
+                |(id, (_, c), (_, u), email, password, first, last)| PyUser {
+                    id,
+                    created_at: c,
+                    updated_at: u,
+                    email,
+                    password,
+                    first_name: first,
+                    last_name: last,
+                },
+            )
+    }
+
+    /// Valid users, with ids and emails (ignoring case) all different.
+    fn valid_py_users() -> impl Strategy<Value = Vec<(PyUser, i64, i64)>> {
+        proptest::collection::vec(
+            (
+                py_user(),
+                // At most 64 bytes in the local part, as an email address may have.
+                "[\\p{L}0-9._+-]{1,12}",
+                "[a-z0-9-]{1,10}(\\.[a-z0-9-]{1,10}){0,2}",
+                date_time(),
+                date_time(),
+                "[0-9a-fA-F]{64}",
+            ),
+            0..6,
+        )
+        .prop_map(|users| {
+            users
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut u, local, domain, (c, ct), (d, dt), hash))| {
+                    u.id = format!("{i}-{}", u.id);
+                    u.email = format!("u{i}.{local}@{domain}");
+                    u.created_at = ct;
+                    u.updated_at = dt;
+                    u.password = u.password.map(|_| hash);
+                    let created = c.assume_utc().unix_timestamp();
+                    let updated = d.assume_utc().unix_timestamp();
+                    (u, created, updated)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_give_records_or_a_json_error_with_a_position_in_the_file(
+            bytes in file_bytes(),
+        ) {
+            let path = Path::new(".db_User.json");
+            let oracle = serde_json::from_slice::<Map<String, Value>>(&bytes);
+            match parse(path, &bytes) {
+                Ok(records) => {
+                    // The same as serde_json's own reading, where a repeated key keeps its last
+                    // record.
+                    let last_wins: Map<String, Value> = records.into_iter().collect();
+                    prop_assert_eq!(Some(last_wins), oracle.ok());
+                }
+                Err(ImportError::Json { path: p, line, column, reason }) => {
+                    prop_assert!(oracle.is_err(), "{reason}");
+                    prop_assert_eq!(p, path);
+                    assert_position_in(&bytes, line, column)?;
+                    // The position is said once, in the fields, not again in the reason.
+                    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+                    let repeats_position = reason
+                        .rsplit_once(" at line ")
+                        .and_then(|(_, p)| p.split_once(" column "))
+                        .is_some_and(|(l, c)| number(l) && number(c));
+                    prop_assert!(!reason.is_empty() && !repeats_position, "{reason}");
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn users_written_as_python_writes_them_parse_back_in_file_order(
+            users in proptest::collection::vec(py_user(), 0..6),
+        ) {
+            let text = py_dump(&users);
+            prop_assert!(text.is_ascii() && !text.contains('\n'));
+            let records = parse(Path::new(USERS_FILE), text.as_bytes()).unwrap();
+            let expected: Vec<(String, Value)> =
+                users.iter().map(|u| (u.id.clone(), u.value())).collect();
+            prop_assert_eq!(records, expected);
+        }
+
+        #[test]
+        fn valid_users_written_as_python_writes_them_are_all_planned_with_their_fields(
+            users in valid_py_users(),
+        ) {
+            let text = py_dump(&users.iter().map(|(u, _, _)| u.clone()).collect::<Vec<_>>());
+            let path = Path::new(USERS_FILE);
+            let records = parse(path, text.as_bytes()).unwrap();
+            let store = MemoryUserStore::default();
+            let plan = run(plan_users(path, &records, &store)).unwrap();
+            prop_assert!(plan.rejected.is_empty(), "{:?}", plan.rejected);
+            prop_assert!(plan.present.is_empty());
+            prop_assert_eq!(plan.new.len(), users.len());
+            for (got, (u, created, updated)) in plan.new.iter().zip(&users) {
+                prop_assert_eq!(&got.id, &u.id);
+                prop_assert_eq!(&got.email, &u.email);
+                prop_assert_eq!(got.created_at, *created);
+                prop_assert_eq!(got.updated_at, *updated);
+                let lowercased = u.password.as_ref().map(|p| p.to_ascii_lowercase());
+                prop_assert_eq!(&got.password_hash, &lowercased);
+                prop_assert_eq!(&got.first_name, &u.first_name);
+                prop_assert_eq!(&got.last_name, &u.last_name);
+                prop_assert!(!got.is_admin);
+            }
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic_parse_timestamp_and_what_parses_is_canonical(
+            s in prop_oneof![
+                any::<String>(),
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}",
+                "[0-9+-]{4,6}-[0-9]{1,2}-[0-9]{1,2}[T ][0-9]{1,2}:[0-9]{2}:[0-9]{2}[Z.0-9]{0,2}",
+            ],
+        ) {
+            if let Some(t) = parse_timestamp(&s) {
+                prop_assert_eq!(text_of(t), Some(s));
+            }
+        }
+
+        #[test]
+        fn a_timestamp_of_the_right_shape_parses_exactly_when_it_is_a_real_date_time(
+            (y, mo, d) in (0i32..10_000, 0u8..100, 0u8..100),
+            (h, mi, s) in (0u8..100, 0u8..100, 0u8..100),
+        ) {
+            let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+            let real = Month::try_from(mo)
+                .ok()
+                .and_then(|m| Date::from_calendar_date(y, m, d).ok())
+                .zip(Time::from_hms(h, mi, s).ok())
+                .map(|(date, time)| {
+                    PrimitiveDateTime::new(date, time)
+                        .assume_utc()
+                        .unix_timestamp()
+                });
+            prop_assert_eq!(parse_timestamp(&text), real, "{}", text);
+        }
+
+        #[test]
+        fn every_date_time_of_years_0000_to_9999_round_trips_to_its_unix_seconds(
+            (t, text) in date_time(),
+        ) {
+            prop_assert_eq!(parse_timestamp(&text), Some(t.assume_utc().unix_timestamp()));
+        }
+
+        #[test]
+        fn the_session_checker_never_panics_and_accounts_for_every_record(
+            records in odd_records(),
+        ) {
+            let path = Path::new(SESSIONS_FILE);
+            let (valid, bad) = plan_sessions(path, &records);
+            prop_assert_eq!(valid.len() + bad.len(), records.len());
+            assert_well_formed(&bad, &records, RecordKind::Session)?;
+            let mut ids = HashSet::new();
+            let mut digests = HashSet::new();
+            for s in &valid {
+                prop_assert!(ids.insert(s.id.clone()), "session {:?} twice", s.id);
+                prop_assert!(digests.insert(s.digest), "one cookie for two sessions");
+                prop_assert!(!s.user_id.is_empty());
+                prop_assert_eq!(s.last_seen_at, s.created_at);
+            }
+            let _ = ImportError::Refused { rejected: bad }.to_string();
+        }
+
+        #[test]
+        fn the_user_checker_never_panics_and_accounts_for_every_record(
+            records in odd_records(),
+        ) {
+            let path = Path::new(USERS_FILE);
+            let store = store_with_one_user();
+            let plan = run(plan_users(path, &records, &store)).unwrap();
+            prop_assert_eq!(
+                plan.new.len() + plan.present.len() + plan.rejected.len(),
+                records.len()
+            );
+            assert_well_formed(&plan.rejected, &records, RecordKind::User)?;
+            let mut ids = HashSet::new();
+            let mut emails = HashSet::new();
+            for u in &plan.new {
+                prop_assert!(ids.insert(u.id.clone()), "user {:?} twice", u.id);
+                prop_assert!(u.id != "u1", "a user already in sesame is planned again");
+                prop_assert!(emails.insert(email_key(&u.email)), "email {:?} twice", u.email);
+                prop_assert!(email_key(&u.email) != "taken@x.io");
+                prop_assert!(validate_email(&u.email).is_ok());
+                let hash_ok = u
+                    .password_hash
+                    .as_deref()
+                    .is_none_or(|h| is_legacy_sha256(h) && h == h.to_ascii_lowercase());
+                prop_assert!(hash_ok, "a stored hash that is not 64 lowercase hex digits");
+                prop_assert!(!u.is_admin);
+            }
+            let _ = ImportError::Refused { rejected: plan.rejected }.to_string();
+        }
     }
 }

@@ -25,6 +25,8 @@ pub mod metrics;
 pub mod password;
 /// Thin HTTP handlers and the authentication gate.
 pub mod routes;
+/// HTTP/1.1 connections with timeouts, a connection cap and a shutdown deadline.
+pub mod serve;
 /// The rules: login, logout, expiry, throttling, authorization.
 pub mod service;
 /// Persistence behind small traits: memory, SQLite, PostgreSQL, Redis.

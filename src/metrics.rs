@@ -29,7 +29,7 @@ pub const ROUTES: &[&str] = &[
 
 /// Statuses counted one by one; any other lands in the last slot (`other`).
 const STATUSES: &[u16] = &[
-    200, 201, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 0,
+    200, 201, 400, 401, 403, 404, 405, 408, 409, 413, 429, 500, 503, 0,
 ];
 
 /// Latency histogram bounds, in seconds.
@@ -59,12 +59,50 @@ pub enum LoginOutcome {
     Throttled,
 }
 
+/// Why sesame closed a connection itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// A request head took longer than `HEADER_READ_TIMEOUT`.
+    HeaderTimeout,
+    /// A request body took longer than `BODY_READ_TIMEOUT`.
+    BodyTimeout,
+    /// No request came within `KEEPALIVE_TIMEOUT`.
+    IdleTimeout,
+    /// Room was needed under `MAX_CONNECTIONS`.
+    Pressure,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl Close {
+    const ALL: [Self; 5] = [
+        Self::HeaderTimeout,
+        Self::BodyTimeout,
+        Self::IdleTimeout,
+        Self::Pressure,
+        Self::Shutdown,
+    ];
+
+    /// The label value in the metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HeaderTimeout => "header_timeout",
+            Self::BodyTimeout => "body_timeout",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Pressure => "pressure",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// The counters of one running sesame.
 #[derive(Default)]
 pub struct Metrics {
     routes: [Route; N_ROUTES],
     logins: [AtomicU64; 3],
     store_errors: AtomicU64,
+    connections_open: AtomicU64,
+    connections_closed: [AtomicU64; Close::ALL.len()],
 }
 
 impl Metrics {
@@ -111,6 +149,26 @@ impl Metrics {
     /// Counts a store failure (a 503, or a failed background sweep).
     pub fn store_error(&self) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection accepted.
+    pub fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection gone, however it ended.
+    pub fn connection_ended(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection that sesame closed itself, and why.
+    pub fn connection_closed(&self, why: Close) {
+        self.connections_closed[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub fn connections_open(&self) -> u64 {
+        self.connections_open.load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition, with `sessions` as the current session count if known.
@@ -172,6 +230,21 @@ impl Metrics {
             "sesame_store_errors_total {}",
             self.store_errors.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP sesame_connections Client connections open.\n");
+        out.push_str("# TYPE sesame_connections gauge\n");
+        let _ = writeln!(out, "sesame_connections {}", self.connections_open());
+        out.push_str(
+            "# HELP sesame_connections_closed_total Connections sesame closed itself, by reason.\n",
+        );
+        out.push_str("# TYPE sesame_connections_closed_total counter\n");
+        for (why, n) in Close::ALL.iter().zip(&self.connections_closed) {
+            let _ = writeln!(
+                out,
+                "sesame_connections_closed_total{{reason=\"{}\"}} {}",
+                why.as_str(),
+                n.load(Ordering::Relaxed)
+            );
+        }
         if let Some(n) = sessions {
             out.push_str("# HELP sesame_sessions Sessions in the store (expired ones not yet swept included).\n");
             out.push_str("# TYPE sesame_sessions gauge\n");

@@ -657,3 +657,108 @@ mod tests {
         assert!(check_new_password("bob@hbtn.io", &Secret::new("bob@hbtn.io2")).is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `basic` with each letter's case chosen by `upper`.
+    fn scheme_in_case(upper: &[bool]) -> String {
+        "basic"
+            .chars()
+            .zip(upper)
+            .map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c })
+            .collect()
+    }
+
+    /// Header bytes that sometimes look like Basic credentials, mostly not.
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let prefix = prop_oneof![
+            Just(Vec::new()),
+            Just(b"Basic ".to_vec()),
+            Just(b"bAsIc  ".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        let rest = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::collection::vec(any::<u8>(), 0..48)
+                .prop_map(|b| STANDARD.encode(b).into_bytes()),
+            "[A-Za-z0-9+/=: \t]{0,40}".prop_map(String::into_bytes),
+            (any::<String>(), any::<String>(), "[ \t]{0,2}").prop_map(|(a, b, pad)| format!(
+                "{}{pad}",
+                STANDARD.encode(format!("{a}:{b}"))
+            )
+            .into_bytes()),
+        ];
+        (prefix, rest).prop_map(|(mut p, r)| {
+            p.extend(r);
+            p
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_header_bytes_never_panic_and_only_a_canonical_basic_header_gives_credentials(
+            header in header_bytes(),
+        ) {
+            if let Some((email, password)) = parse_basic(&header) {
+                // What came out must be exactly what the header encodes: the scheme is `basic`
+                // in some case, and the rest is the canonical base64 of `email:password`.
+                let text = std::str::from_utf8(&header).unwrap();
+                let (scheme, encoded) = text.split_once(' ').unwrap();
+                prop_assert!(scheme.eq_ignore_ascii_case("basic"));
+                prop_assert!(!email.contains(':'));
+                prop_assert_eq!(
+                    encoded.trim(),
+                    STANDARD.encode(format!("{email}:{}", password.expose()))
+                );
+            }
+        }
+
+        #[test]
+        fn a_basic_header_with_any_email_without_a_colon_and_any_password_round_trips(
+            email in "[^:]*",
+            password in prop_oneof![any::<String>(), "(:|\\PC){0,20}"],
+            upper in proptest::collection::vec(any::<bool>(), 5),
+            spaces in 0usize..3,
+        ) {
+            let header = format!(
+                "{} {}{}",
+                scheme_in_case(&upper),
+                " ".repeat(spaces),
+                STANDARD.encode(format!("{email}:{password}"))
+            );
+            let (got_email, got_password) = parse_basic(header.as_bytes()).unwrap();
+            prop_assert_eq!(got_email, email);
+            prop_assert_eq!(got_password.expose(), password);
+        }
+
+        #[test]
+        fn a_header_with_another_scheme_gives_no_credentials(
+            scheme in prop_oneof![
+                "[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,12}",
+                Just("Basic1".to_owned()),
+                Just("basi".to_owned()),
+                Just("Bearer".to_owned()),
+                Just("Digest".to_owned()),
+                Just("xbasic".to_owned()),
+            ]
+            .prop_filter("not basic", |s| !s.eq_ignore_ascii_case("basic")),
+            email in "[^:]*",
+            password in any::<String>(),
+        ) {
+            let header = format!("{scheme} {}", STANDARD.encode(format!("{email}:{password}")));
+            prop_assert!(parse_basic(header.as_bytes()).is_none());
+        }
+
+        #[test]
+        fn decoded_credentials_without_a_colon_give_none(
+            text in "[^:]*",
+            upper in proptest::collection::vec(any::<bool>(), 5),
+        ) {
+            let header = format!("{} {}", scheme_in_case(&upper), STANDARD.encode(&text));
+            prop_assert!(parse_basic(header.as_bytes()).is_none());
+        }
+    }
+}

@@ -56,7 +56,10 @@ impl Policy {
     pub fn wait(&self, failures: Option<Failures>, now: i64) -> i64 {
         match failures {
             Some(f) if now.saturating_sub(f.last_at) < self.quiet => {
-                (f.last_at.saturating_add(self.delay(f.count)) - now).max(0)
+                let delay = self.delay(f.count);
+                // A clock set back puts the last failure in the future: the wait never grows
+                // past the delay itself.
+                (f.last_at.saturating_add(delay) - now).clamp(0, delay)
             }
             _ => 0,
         }
@@ -175,5 +178,16 @@ mod tests {
         assert_eq!(p.wait(f, 1003), 1);
         assert_eq!(p.wait(f, 1004), 0);
         assert_eq!(p.wait(None, 1000), 0);
+    }
+
+    #[test]
+    fn a_clock_set_back_never_makes_the_wait_longer_than_the_delay() {
+        let p = Policy::ACCOUNT;
+        let f = Some(Failures {
+            count: 7,
+            last_at: 10_000,
+        });
+        assert_eq!(p.wait(f, 10_000 - 3600), 4);
+        assert_eq!(p.wait(f, 0), 4);
     }
 }

@@ -144,8 +144,32 @@ fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// The first row of an `INSERT ... RETURNING`, stepping the statement to its end.
+///
+/// SQLite runs a commit's WAL hook, and with it the automatic checkpoint, only when a
+/// statement steps to its end; a statement reset after its first row still commits, but
+/// never checkpoints, and the write-ahead log then grows without bound.
+fn returning_row<T>(
+    mut rows: rusqlite::Rows<'_>,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let first = match rows.next()? {
+        Some(row) => f(row)?,
+        None => return Err(rusqlite::Error::QueryReturnedNoRows),
+    };
+    while rows.next()?.is_some() {}
+    Ok(first)
+}
+
+/// The size the write-ahead log is cut back to after a checkpoint empties it.
+const WAL_SIZE_LIMIT: i64 = 8 * 1024 * 1024;
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(2))?;
+    // Checkpoints run as writes go (every 1000 pages, SQLite's default), and the log file
+    // shrinks back to this limit once a checkpoint has emptied it.
+    conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -234,15 +258,22 @@ impl SqliteStore {
     /// counter moved by one) and the cache matched the header before, that transaction was this
     /// one: the cache keeps its entries under the new header, and the caller adjusts the
     /// entries the write touched ([`Self::invalidate`]). Anything else (another process
-    /// committed too, the log restarted) leaves the cache to be emptied.
+    /// committed too, this write failed or changed nothing) leaves the cache to be emptied.
+    /// Checkpoints copy pages without changing what a read sees: one that restarts the log
+    /// rewrites the header (new salts), which empties the cache, never the reverse.
     fn write<T>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let conn = lock(&self.writer);
         let before = self.wal.as_ref().and_then(WalWatch::token);
+        let changes = conn.total_changes();
         let result = f(&conn).map_err(map_err);
-        if let (Some(wal), Some(before)) = (&self.wal, before)
+        // Only a write that committed changes can be the one transaction counted: a failed or
+        // empty one commits nothing, and a move of one is then another writer's commit.
+        if result.is_ok()
+            && conn.total_changes() > changes
+            && let (Some(wal), Some(before)) = (&self.wal, before)
             && let Some(after) = wal.token()
             && change_counter(&after) == change_counter(&before).wrapping_add(1)
         {
@@ -715,10 +746,13 @@ impl ThrottleStore for SqliteStore {
                    last_failure_at = max(last_failure_at, ?2) \
                  RETURNING failures, last_failure_at",
             )?
-            .query_row(params![key, now, quiet], |r| {
-                Ok(Failures {
-                    count: r.get(0)?,
-                    last_at: r.get(1)?,
+            .query(params![key, now, quiet])
+            .and_then(|rows| {
+                returning_row(rows, |r| {
+                    Ok(Failures {
+                        count: r.get(0)?,
+                        last_at: r.get(1)?,
+                    })
                 })
             })
         })
@@ -812,6 +846,109 @@ mod tests {
             read_lock(&store.cache).token,
             store.current_token().unwrap()
         );
+        assert!(
+            store
+                .get_joined(&token_digest("a"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_commits_nothing_while_another_writer_commits_keeps_no_stale_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open_file(&path).unwrap();
+        UserStore::create(&store, &user("u1")).await.unwrap();
+        store.insert(&session("a", "u1")).await.unwrap();
+        assert!(
+            store
+                .get_joined(&token_digest("a"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(cached_sessions(&store), 1);
+
+        // While this store's write runs (and changes nothing), another process revokes "a":
+        // the header moves by exactly one commit, which is not this store's.
+        let other = Connection::open(&path).unwrap();
+        store
+            .write(|c| {
+                other.execute("DELETE FROM sessions", [])?;
+                c.execute("DELETE FROM sessions WHERE id = 'none'", [])
+                    .map(drop)
+            })
+            .unwrap();
+        assert!(
+            store
+                .get_joined(&token_digest("a"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_exact_through_checkpoints_and_log_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open_file(&path).unwrap();
+        UserStore::create(&store, &user("u1")).await.unwrap();
+        store.insert(&session("a", "u1")).await.unwrap();
+        let wal_len = || {
+            std::fs::metadata(dir.path().join("t.db-wal"))
+                .unwrap()
+                .len()
+        };
+        // Enough writes of this store's own for automatic checkpoints to run and the log to
+        // start over; the cached session is served throughout, and a revoked one never.
+        let mut largest = 0;
+        for i in 0..2500 {
+            store
+                .insert(&session(&format!("s{i}"), "u1"))
+                .await
+                .unwrap();
+            if i % 100 == 0 {
+                SessionStore::delete(&store, &token_digest(&format!("s{i}")))
+                    .await
+                    .unwrap();
+                assert!(
+                    store
+                        .get_joined(&token_digest(&format!("s{i}")))
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+            }
+            assert!(
+                store
+                    .get_joined(&token_digest("a"))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            largest = largest.max(wal_len());
+        }
+        let db_len = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            db_len > 100_000,
+            "no checkpoint copied pages: {db_len} bytes"
+        );
+        assert!(largest < 8 * 1024 * 1024, "the log reached {largest} bytes");
+
+        // Another process revokes "a" and truncates the log: the next read does not serve it.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute("DELETE FROM sessions WHERE user_id = 'u1'", [])
+            .unwrap();
+        other
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap();
+        assert_eq!(wal_len(), 0);
         assert!(
             store
                 .get_joined(&token_digest("a"))

@@ -6,6 +6,7 @@
 mod support;
 
 mod cache;
+mod clock_edges;
 mod gate;
 mod operations;
 mod process;
