@@ -20,11 +20,13 @@
 
 use std::path::PathBuf;
 use std::pin::pin;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+use sesame::clock::{Clock as _, SystemClock};
 
 use anyhow::{Context as _, bail};
+use sesame::auth::password::Passwords;
 use sesame::domain::{Secret, token_digest};
-use sesame::password::Passwords;
 use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -253,7 +255,7 @@ async fn fill_postgres(url: &str, a: &Args, hash: &str, now: i64) -> anyhow::Res
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let started = Instant::now();
-    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
+    let now = SystemClock.now();
     // One Argon2id hash with sesame's parameters, shared by every user.
     let hash = Passwords::new(1)?
         .hash(Secret::new(args.password.clone()))

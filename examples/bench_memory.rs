@@ -13,7 +13,9 @@
 //! The example uses the global allocator the `sesame` binary sets in `src/main.rs` (mimalloc), so
 //! the figure is the server's; keep the two in step.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+
+use sesame::clock::{Clock as _, SystemClock};
 
 use anyhow::Context as _;
 use sesame::domain::{Session, new_id, token_digest};
@@ -69,7 +71,7 @@ fn arg(n: usize, default: u64) -> anyhow::Result<u64> {
 async fn main() -> anyhow::Result<()> {
     let sessions = arg(1, 1_000_000)?;
     let users = arg(2, 100_000)?.max(1);
-    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
+    let now = SystemClock.now();
     // The users' ids exist before the sessions (the server has them in its user store).
     let user_ids: Vec<String> = (0..users).map(|_| new_id()).collect();
 

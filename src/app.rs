@@ -7,24 +7,25 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower::Layer as _;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 
+use crate::auth::password::Passwords;
 use crate::clock::Clock;
 use crate::config::{AuthType, CorsOrigins, Settings};
 use crate::edge::EdgeLayer;
 use crate::metrics::Metrics;
-use crate::password::Passwords;
 use crate::routes::{self, AppState};
 use crate::serve::{self, Limits};
 use crate::service::Service;
-use crate::store::{self, StoreError, Stores};
-use crate::throttle::Throttle;
+use crate::service::throttle::Throttle;
+use crate::store::memory::MemorySessionStore;
+use crate::store::{self, SessionStore, StoreConfig, StoreError, Stores};
 
 /// Largest request body accepted (larger is 413).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -57,7 +58,7 @@ impl App {
         let passwords = Passwords::new(hash_parallelism())?;
         let service = Service {
             users: stores.users.clone(),
-            sessions: stores.sessions.clone(),
+            sessions: sessions_for(settings.auth_type, &stores),
             throttle: Throttle::new(
                 stores.throttle.clone(),
                 settings.throttle_account,
@@ -112,22 +113,46 @@ impl App {
     }
 }
 
+/// Where the service keeps sessions under `auth_type`: in this process's memory for
+/// `session_auth` and `session_exp_auth` (gone at restart), in the persistent session store for
+/// `session_db_auth`, nowhere for the others.
+fn sessions_for(auth_type: AuthType, stores: &Stores) -> Option<Arc<dyn SessionStore>> {
+    match auth_type {
+        AuthType::Session | AuthType::SessionExp => Some(Arc::new(MemorySessionStore::default())),
+        AuthType::SessionDb => Some(stores.persistent_sessions.clone()),
+        AuthType::Deny | AuthType::Basic | AuthType::None => None,
+    }
+}
+
+/// The stores `settings` names: users and throttling counts in `DATABASE_URL`, persistent
+/// sessions in `SESSION_STORE_URL` (Redis) if set, else in `DATABASE_URL`.
+fn store_config(settings: &Settings) -> StoreConfig<'_> {
+    StoreConfig {
+        database: &settings.database,
+        session_store_url: settings.session_store_url.as_deref(),
+        session_store_prefix: &settings.session_store_prefix,
+        session_ttl: settings.stored_session_expiry().absolute,
+    }
+}
+
 async fn open_with_retries(settings: &Settings) -> anyhow::Result<Stores> {
     let limit = Duration::from_secs(settings.store_startup_timeout);
     let started = tokio::time::Instant::now();
+    let config = store_config(settings);
     loop {
-        match store::open(settings).await {
+        match store::open(&config).await {
             Ok(stores) => return Ok(stores),
-            Err(StoreError::Unavailable(cause)) if started.elapsed() < limit => {
+            Err(e @ StoreError::Unavailable(_)) if started.elapsed() < limit => {
                 let left = limit.saturating_sub(started.elapsed()).as_secs();
-                tracing::warn!(%cause, seconds_left = left, "a store is unreachable; retrying in 1 s");
+                tracing::warn!(error = %e, seconds_left = left, "a store is unreachable; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "opening the stores (gave up after {} s)",
+                // The message already names the causes (`{:#}` would repeat them as sources).
+                return Err(anyhow::anyhow!(
+                    "opening the stores (gave up after {} s): {e}",
                     started.elapsed().as_secs()
-                )));
+                ));
             }
         }
     }
@@ -142,7 +167,9 @@ fn cors(origins: &CorsOrigins) -> anyhow::Result<CorsLayer> {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        // The headers a preflight asks for (`x-requested-with`, `x-csrf-token`, ... as axios
+        // and jQuery send), answered only to the origins CORS_ORIGINS allows.
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(600));
     Ok(match origins {

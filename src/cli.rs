@@ -12,20 +12,33 @@ use crate::app::{self, App};
 use crate::clock::SystemClock;
 use crate::config::{AuthType, RawConfig, Settings};
 use crate::domain::{Secret, format_timestamp};
-use crate::error::Error;
+use crate::service::ServiceError;
 use crate::service::{NewUser, Service};
 
 /// sesame: a session-authentication server.
 #[derive(Debug, Parser)]
-#[command(name = "sesame", version, about, propagate_version = true)]
+#[command(
+    name = "sesame",
+    version,
+    about,
+    propagate_version = true,
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
-    /// Configuration (each flag also reads its environment variable).
+    /// The configuration, shared by every command: each flag also reads its environment
+    /// variable, listed after each command's own options in `--help`.
     #[command(flatten)]
     pub config: RawConfig,
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+/// What `sesame --help` says after the list of commands and options.
+const AFTER_HELP: &str = "Without a command, sesame serves. Every command reads the same \
+configuration as the server (a flag wins over its environment variable), so the user and \
+sessions commands act on the server's database. sesame <COMMAND> --help lists that \
+command's own options first, then this configuration.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -40,13 +53,12 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Validate the configuration and reach the stores, then exit.
     CheckConfig,
-    /// Import the original system's `.db_User.json` (and `.db_UserSession.json`) from a
-    /// directory; strict unless `--skip-invalid`.
+    /// Import the original system's users and sessions; running it twice changes nothing.
     Import {
-        /// The directory holding the original's files.
+        /// The original's directory, holding .db_User.json (and .db_UserSession.json if any).
         #[arg(long)]
         from: PathBuf,
-        /// Import the valid records and list the invalid ones instead of refusing them all.
+        /// Import the valid records and list the others, instead of refusing the whole import.
         #[arg(long)]
         skip_invalid: bool,
     },
@@ -142,23 +154,27 @@ pub async fn run(command: Option<Command>, settings: Settings) -> anyhow::Result
         }
         Command::Sessions(cmd) => {
             let service = offline(settings).await?;
-            match cmd {
-                SessionsCommand::Purge => {
-                    let n = service.purge_expired().await.map_err(describe)?;
-                    println!("{n} expired session(s) deleted");
-                }
-                SessionsCommand::Revoke { user } => {
-                    let u = service
-                        .find_user(&user)
-                        .await
-                        .map_err(|e| not_found(e, &user))?;
-                    let n = service.revoke_sessions_of(&u.id).await.map_err(describe)?;
-                    println!("{n} session(s) of {} ended", u.email);
-                }
-            }
-            Ok(())
+            sessions(cmd, &service).await
         }
     }
+}
+
+async fn sessions(cmd: SessionsCommand, service: &Service) -> anyhow::Result<()> {
+    match cmd {
+        SessionsCommand::Purge => {
+            let n = service.purge_expired().await.map_err(describe)?;
+            println!("{n} expired session(s) deleted");
+        }
+        SessionsCommand::Revoke { user } => {
+            let u = service
+                .find_user(&user)
+                .await
+                .map_err(|e| not_found(e, &user))?;
+            let n = service.revoke_sessions_of(&u.id).await.map_err(describe)?;
+            println!("{n} session(s) of {} ended", u.email);
+        }
+    }
+    Ok(())
 }
 
 async fn offline(settings: Settings) -> anyhow::Result<Service> {
@@ -174,13 +190,13 @@ async fn offline(settings: Settings) -> anyhow::Result<Service> {
         .offline_service(Arc::new(SystemClock))
 }
 
-fn describe(e: Error) -> anyhow::Error {
+fn describe(e: ServiceError) -> anyhow::Error {
     anyhow::anyhow!(e.to_string())
 }
 
-fn not_found(e: Error, who: &str) -> anyhow::Error {
+fn not_found(e: ServiceError, who: &str) -> anyhow::Error {
     match e {
-        Error::NotFound => anyhow::anyhow!("no user with id or email {who:?}"),
+        ServiceError::NotFound => anyhow::anyhow!("no user with id or email {who:?}"),
         other => describe(other),
     }
 }
@@ -208,6 +224,18 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Secret> {
     Ok(Secret::new(password))
 }
 
+async fn create_user(new: NewUser, service: &Service) -> anyhow::Result<()> {
+    let admin = new.is_admin;
+    let user = service.create_user(new).await.map_err(describe)?;
+    println!(
+        "created user {} <{}>{}",
+        user.id,
+        user.email,
+        if admin { " (admin)" } else { "" }
+    );
+    Ok(())
+}
+
 async fn user(cmd: UserCommand, service: &Service) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create {
@@ -225,13 +253,7 @@ async fn user(cmd: UserCommand, service: &Service) -> anyhow::Result<()> {
                 last_name,
                 is_admin: admin,
             };
-            let user = service.create_user(new).await.map_err(describe)?;
-            println!(
-                "created user {} <{}>{}",
-                user.id,
-                user.email,
-                if admin { " (admin)" } else { "" }
-            );
+            create_user(new, service).await?;
         }
         UserCommand::List => {
             for u in service.all_users().await.map_err(describe)? {

@@ -1,293 +1,176 @@
-//! Configuration: the only reader of the environment.
+//! Configuration: the only reader of the environment, and the one table of its variables.
 //!
 //! Every variable of the contract is also a command-line flag. Values arrive as text
 //! ([`RawConfig`], filled by clap from flags or the environment) and are validated once into
 //! typed [`Settings`]; a value that does not parse is an error naming the variable, never a
 //! silent default.
+//!
+//! Each variable is declared once, in the `variables!` list below: its name, its field, its
+//! default (or none) and its one-line meaning. The list generates the [`RawConfig`] struct
+//! with its clap flags, its [`Default`], and the [`VARIABLES`] table that the README test reads.
+//! It is a macro rather than a plain `const` table because clap's derive needs each field and
+//! its attributes written out, and code and tests set fields by name
+//! (`raw.database_url = ...`): generating both from one list is the only way the flags, the
+//! defaults and the table cannot drift apart. A variable with a default is a `String`; one
+//! without is an `Option<String>` (unset); declaring the other way round does not compile.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use crate::domain::{Expiry, Policy};
 
-use crate::throttle::Policy;
-
-/// The configuration as text, exactly as given by flags or environment variables.
-///
-/// Names and defaults live here and nowhere else; the README table lists the same.
-#[derive(Debug, Clone, Args)]
-pub struct RawConfig {
-    /// Bind address.
-    #[arg(
-        long,
-        env = "API_HOST",
-        default_value = "0.0.0.0",
-        global = true,
-        value_name = "API_HOST",
-        allow_hyphen_values = true
-    )]
-    pub api_host: String,
-    /// Bind port.
-    #[arg(
-        long,
-        env = "API_PORT",
-        default_value = "5000",
-        global = true,
-        value_name = "API_PORT",
-        allow_hyphen_values = true
-    )]
-    pub api_port: String,
-    /// auth, basic_auth, session_auth, session_exp_auth, session_db_auth or none.
-    #[arg(
-        long,
-        env = "AUTH_TYPE",
-        default_value = "session_db_auth",
-        global = true,
-        value_name = "AUTH_TYPE",
-        allow_hyphen_values = true
-    )]
-    pub auth_type: String,
-    /// Name of the session cookie.
-    #[arg(
-        long,
-        env = "SESSION_NAME",
-        default_value = "_my_session_id",
-        global = true,
-        value_name = "SESSION_NAME",
-        allow_hyphen_values = true
-    )]
-    pub session_name: String,
-    /// Absolute session lifetime in seconds; 0 or negative: no absolute expiry.
-    #[arg(
-        long,
-        env = "SESSION_DURATION",
-        default_value = "86400",
-        global = true,
-        value_name = "SESSION_DURATION",
-        allow_hyphen_values = true
-    )]
-    pub session_duration: String,
-    /// A session unused this many seconds ends; 0: off.
-    #[arg(
-        long,
-        env = "SESSION_IDLE_TIMEOUT",
-        default_value = "0",
-        global = true,
-        value_name = "SESSION_IDLE_TIMEOUT",
-        allow_hyphen_values = true
-    )]
-    pub session_idle_timeout: String,
-    /// Where users (and session_db_auth sessions) live.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://sesame.db",
-        global = true,
-        value_name = "DATABASE_URL",
-        allow_hyphen_values = true
-    )]
-    pub database_url: String,
-    /// redis://host[:port][/db]: keep session_db_auth sessions in Redis.
-    #[arg(
-        long,
-        env = "SESSION_STORE_URL",
-        global = true,
-        value_name = "SESSION_STORE_URL",
-        allow_hyphen_values = true
-    )]
-    pub session_store_url: Option<String>,
-    /// Add `Secure` to the session cookie (set it behind TLS).
-    #[arg(
-        long,
-        env = "SESSION_COOKIE_SECURE",
-        default_value = "false",
-        global = true,
-        value_name = "SESSION_COOKIE_SECURE",
-        allow_hyphen_values = true
-    )]
-    pub session_cookie_secure: String,
-    /// Allowed CORS origins, comma separated, or `*`.
-    #[arg(
-        long,
-        env = "CORS_ORIGINS",
-        default_value = "*",
-        global = true,
-        value_name = "CORS_ORIGINS",
-        allow_hyphen_values = true
-    )]
-    pub cors_origins: String,
-    /// Log filter (tracing's EnvFilter syntax).
-    #[arg(
-        long,
-        env = "RUST_LOG",
-        default_value = "info",
-        global = true,
-        value_name = "RUST_LOG",
-        allow_hyphen_values = true
-    )]
-    pub rust_log: String,
-    /// `text` or `json` (one JSON object per line).
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        default_value = "text",
-        global = true,
-        value_name = "LOG_FORMAT",
-        allow_hyphen_values = true
-    )]
-    pub log_format: String,
-    /// Failed logins in a row an account may have before delays start.
-    #[arg(
-        long,
-        env = "THROTTLE_ACCOUNT_FREE",
-        default_value = "5",
-        global = true,
-        value_name = "THROTTLE_ACCOUNT_FREE",
-        allow_hyphen_values = true
-    )]
-    pub throttle_account_free: String,
-    /// Failed logins one client address may have (any accounts) before delays start; 0: off.
-    #[arg(
-        long,
-        env = "THROTTLE_ADDRESS_FREE",
-        default_value = "1000",
-        global = true,
-        value_name = "THROTTLE_ADDRESS_FREE",
-        allow_hyphen_values = true
-    )]
-    pub throttle_address_free: String,
-    /// Longest throttling delay in seconds.
-    #[arg(
-        long,
-        env = "THROTTLE_MAX_DELAY",
-        default_value = "900",
-        global = true,
-        value_name = "THROTTLE_MAX_DELAY",
-        allow_hyphen_values = true
-    )]
-    pub throttle_max_delay: String,
-    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy you run).
-    #[arg(
-        long,
-        env = "TRUST_X_FORWARDED_FOR",
-        default_value = "false",
-        global = true,
-        value_name = "TRUST_X_FORWARDED_FOR",
-        allow_hyphen_values = true
-    )]
-    pub trust_x_forwarded_for: String,
-    /// Prefix of every Redis key sesame writes (SESSION_STORE_URL).
-    #[arg(
-        long,
-        env = "SESSION_STORE_PREFIX",
-        default_value = "sesame:",
-        global = true,
-        value_name = "SESSION_STORE_PREFIX",
-        allow_hyphen_values = true
-    )]
-    pub session_store_prefix: String,
-    /// Seconds start-up keeps retrying unreachable stores before giving up; 0: try once.
-    #[arg(
-        long,
-        env = "STORE_STARTUP_TIMEOUT",
-        default_value = "30",
-        global = true,
-        value_name = "STORE_STARTUP_TIMEOUT",
-        allow_hyphen_values = true
-    )]
-    pub store_startup_timeout: String,
-    /// Seconds a client may take to send a request's head (from its first byte).
-    #[arg(
-        long,
-        env = "HEADER_READ_TIMEOUT",
-        default_value = "10",
-        global = true,
-        value_name = "HEADER_READ_TIMEOUT",
-        allow_hyphen_values = true
-    )]
-    pub header_read_timeout: String,
-    /// Seconds a client may take to send a request's body (from its head).
-    #[arg(
-        long,
-        env = "BODY_READ_TIMEOUT",
-        default_value = "30",
-        global = true,
-        value_name = "BODY_READ_TIMEOUT",
-        allow_hyphen_values = true
-    )]
-    pub body_read_timeout: String,
-    /// Seconds an open connection may wait for its next request.
-    #[arg(
-        long,
-        env = "KEEPALIVE_TIMEOUT",
-        default_value = "60",
-        global = true,
-        value_name = "KEEPALIVE_TIMEOUT",
-        allow_hyphen_values = true
-    )]
-    pub keepalive_timeout: String,
-    /// Most client connections open at once; 0: the open-file limit less 128.
-    #[arg(
-        long,
-        env = "MAX_CONNECTIONS",
-        default_value = "0",
-        global = true,
-        value_name = "MAX_CONNECTIONS",
-        allow_hyphen_values = true
-    )]
-    pub max_connections: String,
-    /// Seconds shutdown waits for requests in flight before closing what is left.
-    #[arg(
-        long,
-        env = "SHUTDOWN_TIMEOUT",
-        default_value = "10",
-        global = true,
-        value_name = "SHUTDOWN_TIMEOUT",
-        allow_hyphen_values = true
-    )]
-    pub shutdown_timeout: String,
-    /// Serve `/metrics` on this address instead of the API port.
-    #[arg(
-        long,
-        env = "METRICS_ADDR",
-        global = true,
-        value_name = "METRICS_ADDR",
-        allow_hyphen_values = true
-    )]
-    pub metrics_addr: Option<String>,
+/// One configuration variable, as declared once in [`VARIABLES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The environment variable, e.g. `API_PORT`.
+    pub name: &'static str,
+    /// The value used when neither the flag nor the variable is given; `None`: unset.
+    pub default: Option<&'static str>,
+    /// What the variable sets, in one line (also its `--help` text).
+    pub meaning: &'static str,
 }
 
-impl Default for RawConfig {
-    fn default() -> Self {
-        Self {
-            api_host: "0.0.0.0".into(),
-            api_port: "5000".into(),
-            auth_type: "session_db_auth".into(),
-            session_name: "_my_session_id".into(),
-            session_duration: "86400".into(),
-            session_idle_timeout: "0".into(),
-            database_url: "sqlite://sesame.db".into(),
-            session_store_url: None,
-            session_cookie_secure: "false".into(),
-            cors_origins: "*".into(),
-            rust_log: "info".into(),
-            log_format: "text".into(),
-            throttle_account_free: "5".into(),
-            throttle_address_free: "1000".into(),
-            throttle_max_delay: "900".into(),
-            trust_x_forwarded_for: "false".into(),
-            session_store_prefix: "sesame:".into(),
-            store_startup_timeout: "30".into(),
-            header_read_timeout: "10".into(),
-            body_read_timeout: "30".into(),
-            keepalive_timeout: "60".into(),
-            max_connections: "0".into(),
-            shutdown_timeout: "10".into(),
-            metrics_addr: None,
-        }
+impl Variable {
+    /// The command-line flag that sets the same value, e.g. `--api-port` for `API_PORT`.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.name.to_ascii_lowercase().replace('_', "-"))
     }
+}
+
+/// The heading under which every command's `--help` lists the configuration flags, after the
+/// command's own options.
+pub const HELP_HEADING: &str = "Configuration (flag or environment variable)";
+
+/// A declared default as the table holds it: `Some(text)`, or `None` for unset.
+macro_rules! table_default {
+    () => {
+        None
+    };
+    ($default:literal) => {
+        Some($default)
+    };
+}
+
+/// A declared default as [`RawConfig`] holds it: the text, or `None` for unset.
+macro_rules! field_default {
+    () => {
+        None
+    };
+    ($default:literal) => {
+        $default.into()
+    };
+}
+
+/// Generates [`RawConfig`], its [`Default`] and [`VARIABLES`] from one list of entries, each a
+/// single `/// meaning` line and `NAME field: Type = "default";` (no `= ...` when unset).
+macro_rules! variables {
+    ($(
+        #[doc = $meaning:literal]
+        $name:ident $field:ident: $outer:ident $(<$inner:ident>)? $(= $default:literal)?;
+    )*) => {
+        /// The configuration as text, exactly as given by flags or environment variables.
+        ///
+        /// Generated, with [`VARIABLES`], from the one list of variables in this module.
+        #[derive(Debug, Clone, clap::Args)]
+        pub struct RawConfig {
+            $(
+                #[doc = $meaning]
+                #[arg(
+                    long,
+                    env = stringify!($name),
+                    $(default_value = $default,)?
+                    value_name = stringify!($name),
+                    help = $meaning.trim_ascii(),
+                    help_heading = HELP_HEADING,
+                    global = true,
+                    hide_env_values = true,
+                    allow_hyphen_values = true,
+                )]
+                pub $field: $outer $(<$inner>)?,
+            )*
+        }
+
+        impl Default for RawConfig {
+            fn default() -> Self {
+                Self {
+                    $($field: field_default!($($default)?),)*
+                }
+            }
+        }
+
+        /// Every configuration variable with its default and meaning, in the order `--help` and
+        /// the README list them.
+        pub const VARIABLES: &[Variable] = &[
+            $(
+                Variable {
+                    name: stringify!($name),
+                    default: table_default!($($default)?),
+                    meaning: $meaning.trim_ascii(),
+                },
+            )*
+        ];
+
+        #[cfg(test)]
+        impl RawConfig {
+            /// Each variable's name and current text, in table order.
+            fn texts(&self) -> Vec<(&'static str, Option<&str>)> {
+                vec![$((stringify!($name), tests::Text::text(&self.$field)),)*]
+            }
+        }
+    };
+}
+
+variables! {
+    /// Bind address (an IP address, or localhost)
+    API_HOST api_host: String = "0.0.0.0";
+    /// Bind port (0: any free port, logged at start-up)
+    API_PORT api_port: String = "5000";
+    /// auth, basic_auth, session_auth, session_exp_auth, session_db_auth or none
+    AUTH_TYPE auth_type: String = "session_db_auth";
+    /// Name of the session cookie
+    SESSION_NAME session_name: String = "_my_session_id";
+    /// Absolute session lifetime in seconds; 0 or negative: no absolute expiry
+    SESSION_DURATION session_duration: String = "86400";
+    /// A session unused this many seconds ends; 0: off
+    SESSION_IDLE_TIMEOUT session_idle_timeout: String = "0";
+    /// Where users, throttling counts and session_db_auth sessions live: sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB
+    DATABASE_URL database_url: String = "sqlite://sesame.db";
+    /// redis://HOST:PORT/DB (port and db optional): keep session_db_auth sessions in Redis instead
+    SESSION_STORE_URL session_store_url: Option<String>;
+    /// Prefix of every Redis key sesame writes
+    SESSION_STORE_PREFIX session_store_prefix: String = "sesame:";
+    /// Seconds start-up keeps retrying unreachable stores before exiting non-zero; 0: try once
+    STORE_STARTUP_TIMEOUT store_startup_timeout: String = "30";
+    /// Serve /metrics on this address (e.g. 127.0.0.1:9100) instead of the API port
+    METRICS_ADDR metrics_addr: Option<String>;
+    /// Add Secure to the session cookie (set it behind TLS)
+    SESSION_COOKIE_SECURE session_cookie_secure: String = "false";
+    /// Allowed CORS origins, comma separated; cookies are allowed only for origins named here, never for *
+    CORS_ORIGINS cors_origins: String = "*";
+    /// Log filter (debug, sesame=debug,tower_http=info, ...)
+    RUST_LOG rust_log: String = "info";
+    /// text, or json for one JSON object per line
+    LOG_FORMAT log_format: String = "text";
+    /// Failed logins in a row an account may have before growing delays start
+    THROTTLE_ACCOUNT_FREE throttle_account_free: String = "5";
+    /// Failed logins one client address may have (any accounts) before delays start; 0: off
+    THROTTLE_ADDRESS_FREE throttle_address_free: String = "1000";
+    /// Longest throttling delay in seconds
+    THROTTLE_MAX_DELAY throttle_max_delay: String = "900";
+    /// Take the client address from the last X-Forwarded-For entry (behind a proxy you run)
+    TRUST_X_FORWARDED_FOR trust_x_forwarded_for: String = "false";
+    /// Seconds a client may take to send a request's head; slower connections are closed
+    HEADER_READ_TIMEOUT header_read_timeout: String = "10";
+    /// Seconds a client may take to send a request's body, from its head; slower ones get 408
+    BODY_READ_TIMEOUT body_read_timeout: String = "30";
+    /// Seconds an open connection may wait for its next request
+    KEEPALIVE_TIMEOUT keepalive_timeout: String = "60";
+    /// Most client connections open at once; 0: the open-file limit less 128
+    MAX_CONNECTIONS max_connections: String = "0";
+    /// Seconds SIGTERM waits for requests in flight before closing the connections left
+    SHUTDOWN_TIMEOUT shutdown_timeout: String = "10";
 }
 
 /// How requests are authenticated (`AUTH_TYPE`).
@@ -353,15 +236,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// Session lifetimes: `None` means no limit of that kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Expiry {
-    /// Absolute lifetime in seconds, counted from the session's creation.
-    pub absolute: Option<i64>,
-    /// Idle timeout in seconds, counted from the session's last use.
-    pub idle: Option<i64>,
 }
 
 /// The validated configuration.
@@ -525,149 +399,192 @@ fn parse_origin(origin: &str) -> Result<String, ConfigError> {
     Ok(o.to_owned())
 }
 
-impl Settings {
-    /// Validates the raw configuration.
-    pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
-        let host: IpAddr = match raw.api_host.trim() {
-            "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            h => h
-                .parse()
-                .map_err(|_| bad("API_HOST", format!("{h:?} is not an IP address")))?,
-        };
-        let port: u16 = raw.api_port.trim().parse().map_err(|_| {
-            bad(
-                "API_PORT",
-                format!("{:?} is not a port number (0-65535)", raw.api_port),
-            )
-        })?;
-        let auth_type = match raw.auth_type.trim() {
-            "auth" => AuthType::Deny,
-            "basic_auth" => AuthType::Basic,
-            "session_auth" => AuthType::Session,
-            "session_exp_auth" => AuthType::SessionExp,
-            "session_db_auth" => AuthType::SessionDb,
-            "none" => AuthType::None,
-            other => {
-                return Err(bad(
-                    "AUTH_TYPE",
-                    format!(
-                        "{other:?} is not one of auth, basic_auth, session_auth, \
-                         session_exp_auth, session_db_auth, none"
-                    ),
-                ));
-            }
-        };
-        if !is_cookie_name(&raw.session_name) {
+/// `API_HOST` and `API_PORT` as one address.
+fn parse_addr(host: &str, port: &str) -> Result<SocketAddr, ConfigError> {
+    let ip: IpAddr = match host.trim() {
+        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        h => h
+            .parse()
+            .map_err(|_| bad("API_HOST", format!("{h:?} is not an IP address")))?,
+    };
+    let port: u16 = port.trim().parse().map_err(|_| {
+        bad(
+            "API_PORT",
+            format!("{port:?} is not a port number (0-65535)"),
+        )
+    })?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn parse_auth_type(value: &str) -> Result<AuthType, ConfigError> {
+    Ok(match value.trim() {
+        "auth" => AuthType::Deny,
+        "basic_auth" => AuthType::Basic,
+        "session_auth" => AuthType::Session,
+        "session_exp_auth" => AuthType::SessionExp,
+        "session_db_auth" => AuthType::SessionDb,
+        "none" => AuthType::None,
+        other => {
             return Err(bad(
-                "SESSION_NAME",
-                format!("{:?} is not a valid cookie name", raw.session_name),
-            ));
-        }
-        let session_duration = parse_int("SESSION_DURATION", &raw.session_duration)?;
-        let idle_timeout = parse_int("SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout)?;
-        if idle_timeout < 0 {
-            return Err(bad(
-                "SESSION_IDLE_TIMEOUT",
-                "must be 0 (off) or a positive number of seconds",
-            ));
-        }
-        let database = parse_database_url(raw.database_url.trim())?;
-        let session_store_url = match raw.session_store_url.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(url) if url.starts_with("redis://") => Some(url.to_owned()),
-            Some(url) => {
-                return Err(bad(
-                    "SESSION_STORE_URL",
-                    format!("{url:?} is not redis://HOST[:PORT][/DB]"),
-                ));
-            }
-        };
-        let cookie_secure = parse_bool("SESSION_COOKIE_SECURE", &raw.session_cookie_secure)?;
-        let cors = match raw.cors_origins.trim() {
-            "*" => CorsOrigins::Any,
-            "" => {
-                return Err(bad(
-                    "CORS_ORIGINS",
-                    "empty: use * or a comma-separated list of origins",
-                ));
-            }
-            list => CorsOrigins::List(
-                list.split(',')
-                    .filter(|s| !s.trim().is_empty())
-                    .map(parse_origin)
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
-        let log_format = match raw.log_format.trim() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
-        };
-        if tracing_subscriber::EnvFilter::try_new(&raw.rust_log).is_err() {
-            return Err(bad(
-                "RUST_LOG",
-                format!("{:?} is not a log filter", raw.rust_log),
-            ));
-        }
-        let account_free = parse_count("THROTTLE_ACCOUNT_FREE", &raw.throttle_account_free)?;
-        if account_free == 0 {
-            return Err(bad("THROTTLE_ACCOUNT_FREE", "must be at least 1"));
-        }
-        let address_free = parse_count("THROTTLE_ADDRESS_FREE", &raw.throttle_address_free)?;
-        let max_delay = parse_int("THROTTLE_MAX_DELAY", &raw.throttle_max_delay)?;
-        if max_delay < 1 {
-            return Err(bad("THROTTLE_MAX_DELAY", "must be at least 1 second"));
-        }
-        let throttle_account = Policy {
-            free: account_free,
-            max_delay,
-            ..Policy::ACCOUNT
-        };
-        let throttle_address = (address_free > 0).then_some(Policy {
-            free: address_free,
-            max_delay,
-            ..Policy::ADDRESS
-        });
-        let trust_x_forwarded_for =
-            parse_bool("TRUST_X_FORWARDED_FOR", &raw.trust_x_forwarded_for)?;
-        if raw.session_store_prefix.is_empty()
-            || raw
-                .session_store_prefix
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(bad(
-                "SESSION_STORE_PREFIX",
+                "AUTH_TYPE",
                 format!(
-                    "{:?} must be non-empty, without spaces",
-                    raw.session_store_prefix
+                    "{other:?} is not one of auth, basic_auth, session_auth, \
+                     session_exp_auth, session_db_auth, none"
                 ),
             ));
         }
+    })
+}
+
+fn check_session_name(name: &str) -> Result<(), ConfigError> {
+    if is_cookie_name(name) {
+        Ok(())
+    } else {
+        Err(bad(
+            "SESSION_NAME",
+            format!("{name:?} is not a valid cookie name"),
+        ))
+    }
+}
+
+/// `SESSION_DURATION` (any whole number) and `SESSION_IDLE_TIMEOUT` (0 or more), in seconds.
+fn parse_lifetimes(duration: &str, idle: &str) -> Result<(i64, i64), ConfigError> {
+    let duration = parse_int("SESSION_DURATION", duration)?;
+    let idle = parse_int("SESSION_IDLE_TIMEOUT", idle)?;
+    if idle < 0 {
+        return Err(bad(
+            "SESSION_IDLE_TIMEOUT",
+            "must be 0 (off) or a positive number of seconds",
+        ));
+    }
+    Ok((duration, idle))
+}
+
+fn parse_session_store_url(value: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(url) if url.starts_with("redis://") => Ok(Some(url.to_owned())),
+        Some(url) => Err(bad(
+            "SESSION_STORE_URL",
+            format!("{url:?} is not redis://HOST[:PORT][/DB]"),
+        )),
+    }
+}
+
+fn parse_cors(value: &str) -> Result<CorsOrigins, ConfigError> {
+    match value.trim() {
+        "*" => Ok(CorsOrigins::Any),
+        "" => Err(bad(
+            "CORS_ORIGINS",
+            "empty: use * or a comma-separated list of origins",
+        )),
+        list => Ok(CorsOrigins::List(
+            list.split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(parse_origin)
+                .collect::<Result<_, _>>()?,
+        )),
+    }
+}
+
+/// `LOG_FORMAT`, then `RUST_LOG` (which must be a valid filter).
+fn parse_logging(format: &str, filter: &str) -> Result<LogFormat, ConfigError> {
+    let format = match format.trim() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => return Err(bad("LOG_FORMAT", format!("{other:?} is not text or json"))),
+    };
+    if tracing_subscriber::EnvFilter::try_new(filter).is_err() {
+        return Err(bad("RUST_LOG", format!("{filter:?} is not a log filter")));
+    }
+    Ok(format)
+}
+
+/// The per-account policy and the per-address one (`None` when `THROTTLE_ADDRESS_FREE` is 0).
+fn parse_throttle(raw: &RawConfig) -> Result<(Policy, Option<Policy>), ConfigError> {
+    let account_free = parse_count("THROTTLE_ACCOUNT_FREE", &raw.throttle_account_free)?;
+    if account_free == 0 {
+        return Err(bad("THROTTLE_ACCOUNT_FREE", "must be at least 1"));
+    }
+    let address_free = parse_count("THROTTLE_ADDRESS_FREE", &raw.throttle_address_free)?;
+    let max_delay = parse_int("THROTTLE_MAX_DELAY", &raw.throttle_max_delay)?;
+    if max_delay < 1 {
+        return Err(bad("THROTTLE_MAX_DELAY", "must be at least 1 second"));
+    }
+    let account = Policy {
+        free: account_free,
+        max_delay,
+        ..Policy::ACCOUNT
+    };
+    let address = (address_free > 0).then_some(Policy {
+        free: address_free,
+        max_delay,
+        ..Policy::ADDRESS
+    });
+    Ok((account, address))
+}
+
+fn check_store_prefix(prefix: &str) -> Result<(), ConfigError> {
+    if prefix.is_empty() || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(
+            "SESSION_STORE_PREFIX",
+            format!("{prefix:?} must be non-empty, without spaces"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_metrics_addr(value: Option<&str>) -> Result<Option<SocketAddr>, ConfigError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(a) => a.parse::<SocketAddr>().map(Some).map_err(|_| {
+            bad(
+                "METRICS_ADDR",
+                format!("{a:?} is not an address like 127.0.0.1:9100"),
+            )
+        }),
+    }
+}
+
+/// `MAX_CONNECTIONS`; 0 is `None` (derived from the open-file limit).
+fn parse_max_connections(value: &str) -> Result<Option<usize>, ConfigError> {
+    Ok(match parse_count("MAX_CONNECTIONS", value)? {
+        0 => None,
+        n => Some(n as usize),
+    })
+}
+
+impl Settings {
+    /// Validates the raw configuration, one variable after another; the first value that does
+    /// not parse is the error.
+    pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
+        let addr = parse_addr(&raw.api_host, &raw.api_port)?;
+        let auth_type = parse_auth_type(&raw.auth_type)?;
+        check_session_name(&raw.session_name)?;
+        let (session_duration, idle_timeout) =
+            parse_lifetimes(&raw.session_duration, &raw.session_idle_timeout)?;
+        let database = parse_database_url(raw.database_url.trim())?;
+        let session_store_url = parse_session_store_url(raw.session_store_url.as_deref())?;
+        let cookie_secure = parse_bool("SESSION_COOKIE_SECURE", &raw.session_cookie_secure)?;
+        let cors = parse_cors(&raw.cors_origins)?;
+        let log_format = parse_logging(&raw.log_format, &raw.rust_log)?;
+        let (throttle_account, throttle_address) = parse_throttle(raw)?;
+        let trust_x_forwarded_for =
+            parse_bool("TRUST_X_FORWARDED_FOR", &raw.trust_x_forwarded_for)?;
+        check_store_prefix(&raw.session_store_prefix)?;
         let store_startup_timeout = u64::from(parse_count(
             "STORE_STARTUP_TIMEOUT",
             &raw.store_startup_timeout,
         )?);
-        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
-                bad(
-                    "METRICS_ADDR",
-                    format!("{a:?} is not an address like 127.0.0.1:9100"),
-                )
-            })?),
-        };
-        let max_connections = match parse_count("MAX_CONNECTIONS", &raw.max_connections)? {
-            0 => None,
-            n => Some(n as usize),
-        };
+        let metrics_addr = parse_metrics_addr(raw.metrics_addr.as_deref())?;
+        let max_connections = parse_max_connections(&raw.max_connections)?;
         Ok(Self {
             header_read_timeout: parse_seconds("HEADER_READ_TIMEOUT", &raw.header_read_timeout)?,
             body_read_timeout: parse_seconds("BODY_READ_TIMEOUT", &raw.body_read_timeout)?,
             keepalive_timeout: parse_seconds("KEEPALIVE_TIMEOUT", &raw.keepalive_timeout)?,
             max_connections,
             shutdown_timeout: parse_seconds("SHUTDOWN_TIMEOUT", &raw.shutdown_timeout)?,
-            addr: SocketAddr::new(host, port),
+            addr,
             auth_type,
             session_name: raw.session_name.clone(),
             session_duration,
@@ -708,6 +625,25 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use clap::Args as _;
+
+    /// A [`RawConfig`] field as text: `None` when unset.
+    pub(super) trait Text {
+        fn text(&self) -> Option<&str>;
+    }
+
+    impl Text for String {
+        fn text(&self) -> Option<&str> {
+            Some(self)
+        }
+    }
+
+    impl Text for Option<String> {
+        fn text(&self) -> Option<&str> {
+            self.as_deref()
+        }
+    }
 
     fn with(f: impl FnOnce(&mut RawConfig)) -> Result<Settings, ConfigError> {
         let mut raw = RawConfig::default();
@@ -775,5 +711,56 @@ mod tests {
     fn non_positive_duration_means_no_absolute_expiry() {
         let s = with(|r| r.session_duration = "-5".into()).unwrap();
         assert_eq!(s.expiry().absolute, None);
+    }
+
+    #[test]
+    fn the_defaults_of_raw_config_are_the_table_s_defaults() {
+        let raw = RawConfig::default();
+        let declared: Vec<_> = VARIABLES.iter().map(|v| (v.name, v.default)).collect();
+        assert_eq!(raw.texts(), declared);
+    }
+
+    #[test]
+    fn clap_reads_each_variable_of_the_table_from_its_flag_and_its_environment_variable() {
+        let command = RawConfig::augment_args(clap::Command::new("sesame"));
+        let args: Vec<_> = command.get_arguments().collect();
+        assert_eq!(args.len(), VARIABLES.len(), "one flag per variable");
+        for (arg, variable) in args.iter().zip(VARIABLES) {
+            let name = variable.name;
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(name));
+            assert_eq!(
+                arg.get_long().map(|l| format!("--{l}")),
+                Some(variable.flag()),
+                "{name}"
+            );
+            let defaults: Vec<_> = arg
+                .get_default_values()
+                .iter()
+                .filter_map(|d| d.to_str())
+                .collect();
+            assert_eq!(defaults, Vec::from_iter(variable.default), "{name}");
+            assert_eq!(
+                arg.get_help().map(ToString::to_string).as_deref(),
+                Some(variable.meaning),
+                "{name}"
+            );
+            assert_eq!(arg.get_help_heading(), Some(HELP_HEADING), "{name}");
+            assert!(arg.is_hide_env_values_set(), "{name} hides its value");
+            assert!(arg.is_global_set(), "{name} applies to every command");
+            assert!(!arg.is_required_set(), "{name} is optional");
+        }
+    }
+
+    #[test]
+    fn every_variable_has_a_one_line_meaning_and_a_unique_name() {
+        for (i, variable) in VARIABLES.iter().enumerate() {
+            assert!(!variable.meaning.is_empty(), "{}", variable.name);
+            assert!(!variable.meaning.contains('\n'), "{}", variable.name);
+            assert!(
+                VARIABLES[..i].iter().all(|v| v.name != variable.name),
+                "{} is declared twice",
+                variable.name
+            );
+        }
     }
 }

@@ -150,18 +150,13 @@ impl fmt::Debug for Session {
 
 impl Session {
     /// Whether the session has ended at `now` under `expiry`.
-    pub fn is_expired(&self, now: i64, expiry: crate::config::Expiry) -> bool {
+    pub fn is_expired(&self, now: i64, expiry: Expiry) -> bool {
         expired(self.created_at, self.last_seen_at, now, expiry)
     }
 }
 
 /// Whether a session made at `created_at` and last used at `last_seen_at` has ended at `now`.
-pub fn expired(
-    created_at: i64,
-    last_seen_at: i64,
-    now: i64,
-    expiry: crate::config::Expiry,
-) -> bool {
+pub fn expired(created_at: i64, last_seen_at: i64, now: i64, expiry: Expiry) -> bool {
     expiry
         .absolute
         .is_some_and(|d| now >= created_at.saturating_add(d))
@@ -221,6 +216,78 @@ fn format_timestamp_slow(secs: i64) -> String {
         .ok()
         .and_then(|t| t.format(FMT).ok())
         .unwrap_or_default()
+}
+
+/// Session lifetimes: `None` means no limit of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expiry {
+    /// Absolute lifetime in seconds, counted from the session's creation.
+    pub absolute: Option<i64>,
+    /// Idle timeout in seconds, counted from the session's last use.
+    pub idle: Option<i64>,
+}
+
+/// Failed-login bookkeeping for one key (an account or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    /// Failures in a row, since the last success or quiet period.
+    pub count: u32,
+    /// Unix seconds of the last failure.
+    pub last_at: i64,
+}
+
+/// One throttling rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Failures in a row allowed without any delay.
+    pub free: u32,
+    /// Longest delay, in seconds.
+    pub max_delay: i64,
+    /// A run of failures is forgotten after this many quiet seconds.
+    pub quiet: i64,
+}
+
+impl Policy {
+    /// Per account: 5 free failures, then 1 s, 2 s, 4 s, ... up to 15 minutes; forgotten after
+    /// a day without failures or at the next success.
+    pub const ACCOUNT: Self = Self {
+        free: 5,
+        max_delay: 900,
+        quiet: 86_400,
+    };
+    /// Per client address: 1000 free failures (any accounts), then the same growing delays;
+    /// forgotten after 15 quiet minutes, not by a success. Generous on purpose: many people may
+    /// share one address, and one account's failures must not lock out the others.
+    pub const ADDRESS: Self = Self {
+        free: 1000,
+        max_delay: 900,
+        quiet: 900,
+    };
+
+    /// Seconds to wait after `count` failures in a row (0 while they are free).
+    pub fn delay(&self, count: u32) -> i64 {
+        if count < self.free {
+            return 0;
+        }
+        let doublings = (count - self.free).min(62);
+        1_i64
+            .checked_shl(doublings)
+            .unwrap_or(i64::MAX)
+            .min(self.max_delay)
+    }
+
+    /// Seconds left before another attempt is allowed at `now` (0: allowed).
+    pub fn wait(&self, failures: Option<Failures>, now: i64) -> i64 {
+        match failures {
+            Some(f) if now.saturating_sub(f.last_at) < self.quiet => {
+                let delay = self.delay(f.count);
+                // A clock set back puts the last failure in the future: the wait never grows
+                // past the delay itself.
+                (f.last_at.saturating_add(delay) - now).clamp(0, delay)
+            }
+            _ => 0,
+        }
+    }
 }
 
 #[cfg(test)]

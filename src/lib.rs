@@ -5,6 +5,9 @@
 
 /// Builds the stores, service and router; binds, serves and shuts down gracefully.
 pub mod app;
+/// Request -> current user: the gate, the session cookie, Basic, cross-site checks, the client
+/// address, passwords.
+pub mod auth;
 /// The subcommands: serve, user, sessions, import, check-config.
 pub mod cli;
 /// Injected time.
@@ -15,15 +18,11 @@ pub mod config;
 pub mod domain;
 /// Request ids, security headers and metrics around every request.
 pub mod edge;
-/// The one error type and its mapping to HTTP statuses.
-pub mod error;
 /// Import of the original system's JSON files.
 pub mod import;
 /// Prometheus counters and histograms, lock-free.
 pub mod metrics;
-/// Argon2id hashing off the async workers; legacy SHA-256 verification.
-pub mod password;
-/// Thin HTTP handlers and the authentication gate.
+/// The router, thin handlers, typed request bodies, views, and the mapping of errors to HTTP.
 pub mod routes;
 /// HTTP/1.1 connections with timeouts, a connection cap and a shutdown deadline.
 pub mod serve;
@@ -33,5 +32,3 @@ pub mod service;
 pub mod store;
 /// Structured logging.
 pub mod telemetry;
-/// Growing delays after failed logins, per account and per address.
-pub mod throttle;

@@ -83,6 +83,14 @@ impl Close {
         Self::Shutdown,
     ];
 
+    /// The reason stored as `why as u8`; an unknown number reads as `Shutdown`.
+    pub fn from_u8(n: u8) -> Self {
+        Self::ALL
+            .get(usize::from(n))
+            .copied()
+            .unwrap_or(Self::Shutdown)
+    }
+
     /// The label value in the metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -4,9 +4,9 @@
 //!
 //! # Design
 //!
-//! Each accepted connection is one task running hyper's HTTP/1.1 connection next to a
-//! watchdog. The connection is always in one of four phases, kept in two atomics
-//! ([`ConnState`]) that the request path updates without locks, timers or allocation:
+//! Each accepted connection is one task running hyper's HTTP/1.1 connection. The connection is
+//! always in one of four phases, kept in two atomics ([`ConnState`]) that the request path
+//! updates without locks, timers or allocation:
 //!
 //! | phase    | from                                                    | ends the connection after |
 //! |----------|---------------------------------------------------------|---------------------------|
@@ -15,11 +15,14 @@
 //! | `busy`   | a request head without a body, or its body read          | never (stores time out)   |
 //! | `idle`   | the answer to a request                                 | `KEEPALIVE_TIMEOUT`       |
 //!
-//! The watchdog wakes a few times per shortest timeout and closes a connection whose phase has
-//! lasted too long, so a limit holds to within a quarter of itself (at most a second). Its
-//! cost is one timer per connection, none per request. hyper's own header timer is not used:
-//! it starts when hyper waits for the next request, so it cannot tell an idle keep-alive
-//! connection (allowed a minute) from a slow request head (allowed seconds).
+//! One supervisor task watches every connection: a few times per shortest timeout it closes
+//! those whose phase has lasted too long, so a limit holds to within a quarter of itself (at
+//! most a second). It tells a connection through the connection's own atomic command and
+//! waker, so a request costs one uncontended atomic load and a waker registration, and no timer
+//! or lock shared with other connections; the registry of open connections is locked only when
+//! one opens or ends. hyper's own header timer is not used: it starts when hyper waits for the
+//! next request, so it cannot tell an idle keep-alive connection (allowed a minute) from a slow
+//! request head (allowed seconds).
 //!
 //! A body is read through [`TimedBody`], which fails with [`BodyReadTimeout`] once
 //! `BODY_READ_TIMEOUT` has passed since the request's head arrived; the routes answer that
@@ -38,15 +41,17 @@
 //! answer; after `SHUTDOWN_TIMEOUT` drop whatever is left, so the process always exits within
 //! the deadline.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use atomic_waker::AtomicWaker;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, header};
@@ -56,7 +61,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt as _;
@@ -68,6 +73,23 @@ pub const PRESSURE_GRACE: Duration = Duration::from_secs(1);
 
 /// How long the accept loop waits for room before asking idle connections to close again.
 const PRESSURE_RETRY: Duration = Duration::from_millis(100);
+
+/// The application as [`serve`] runs it: a cloneable tower service of requests.
+pub trait Handler:
+    tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> Handler for S where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
 /// The limits of [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +107,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// How often the watchdog looks: a quarter of the shortest timeout, within 50 ms to 1 s.
+    /// How often the supervisor looks: a quarter of the shortest timeout, within 50 ms to 1 s.
     fn check_every(&self) -> Duration {
         let shortest = self.header_read.min(self.body_read).min(self.keep_alive);
         (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
@@ -116,11 +138,23 @@ const BODY: u8 = 1;
 const BUSY: u8 = 2;
 const IDLE: u8 = 3;
 
-/// The phase of one connection and when it began (milliseconds since the server started).
+/// What the supervisor tells a connection.
+const CARRY_ON: u8 = 0;
+/// Finish the request in flight, then close.
+const DRAIN: u8 = 1;
+/// Close now; the reason is in `reason`.
+const CLOSE: u8 = 2;
+
+/// One connection as the request path and the supervisor see it: its phase and when it began
+/// (milliseconds since the server started), and the supervisor's command with the waker that
+/// carries it to the connection's task.
 struct ConnState {
     epoch: Instant,
     phase: AtomicU8,
     since: AtomicU64,
+    command: AtomicU8,
+    reason: AtomicU8,
+    waker: AtomicWaker,
 }
 
 impl ConnState {
@@ -129,9 +163,27 @@ impl ConnState {
             epoch,
             phase: AtomicU8::new(HEAD),
             since: AtomicU64::new(0),
+            command: AtomicU8::new(CARRY_ON),
+            reason: AtomicU8::new(0),
+            waker: AtomicWaker::new(),
         };
         s.since.store(s.now(), Ordering::Relaxed);
         s
+    }
+
+    /// Tells the connection to close at once, for `why`.
+    fn close(&self, why: Close) {
+        self.reason.store(why as u8, Ordering::Relaxed);
+        self.command.store(CLOSE, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Tells the connection to end after the request in flight.
+    fn drain(&self) {
+        let _ = self
+            .command
+            .compare_exchange(CARRY_ON, DRAIN, Ordering::AcqRel, Ordering::Relaxed);
+        self.waker.wake();
     }
 
     fn now(&self) -> u64 {
@@ -187,20 +239,17 @@ pub async fn serve<S>(
     metrics: Arc<Metrics>,
     stop: impl Future<Output = ()>,
 ) where
-    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    S: Handler,
 {
     let shared = Arc::new(Shared {
         limits,
         epoch: Instant::now(),
         pressure: Notify::new(),
         metrics,
+        connections: Mutex::new(Connections::default()),
     });
+    let supervisor = tokio::spawn(supervise(shared.clone()));
     let room = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let (closing, closing_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut stop = pin!(stop);
     loop {
@@ -229,12 +278,14 @@ pub async fn serve<S>(
             peer,
             service.clone(),
             shared.clone(),
-            closing_rx.clone(),
             permit,
         ));
     }
     drop(listener);
-    let _ = closing.send(true);
+    shared.each(|c| match c.phase() {
+        HEAD | IDLE => c.close(Close::Shutdown),
+        _ => c.drain(),
+    });
     let drained = tokio::time::timeout(limits.shutdown, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -244,20 +295,47 @@ pub async fn serve<S>(
             connections = tasks.len(),
             "SHUTDOWN_TIMEOUT reached: closing the connections still open"
         );
-        for _ in 0..tasks.len() {
-            shared.metrics.connection_closed(Close::Shutdown);
-        }
+        shared.each(|c| c.close(Close::Shutdown));
+        // Closed connections end at their next poll; whatever is still running is dropped.
+        let _ = tokio::time::timeout(Duration::from_millis(200), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
         tasks.shutdown().await;
     }
+    supervisor.abort();
 }
 
-/// What every connection task shares.
+/// The open connections, by a number of their own.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: HashMap<u64, Arc<ConnState>>,
+}
+
+/// What every connection task and the supervisor share.
 struct Shared {
     limits: Limits,
     epoch: Instant,
     /// Signalled when a new connection waits for room: idle connections close.
     pressure: Notify,
     metrics: Arc<Metrics>,
+    /// Locked when a connection opens or ends, and by the supervisor; never per request.
+    connections: Mutex<Connections>,
+}
+
+impl Shared {
+    fn connections(&self) -> std::sync::MutexGuard<'_, Connections> {
+        self.connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn each(&self, f: impl Fn(&ConnState)) {
+        for c in self.connections().open.values() {
+            f(c);
+        }
+    }
 }
 
 /// A place under the cap: at once if there is room, else after idle connections make some.
@@ -266,7 +344,7 @@ async fn admit(room: &Arc<Semaphore>, shared: &Shared) -> OwnedSemaphorePermit {
         if let Ok(permit) = room.clone().try_acquire_owned() {
             return permit;
         }
-        shared.pressure.notify_waiters();
+        shared.pressure.notify_one();
         tokio::select! {
             permit = room.clone().acquire_owned() => if let Ok(permit) = permit {
                 return permit;
@@ -276,23 +354,46 @@ async fn admit(room: &Arc<Semaphore>, shared: &Shared) -> OwnedSemaphorePermit {
     }
 }
 
-/// Runs one connection under its watchdog until it ends.
+/// The one task that watches every connection: closes those whose phase lasted too long, a
+/// few times per shortest timeout, and the idle ones when a newcomer needs room.
+async fn supervise(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.limits.check_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => shared.each(|c| {
+                if let Some(why) = c.overdue(&shared.limits) {
+                    c.close(why);
+                }
+            }),
+            () = shared.pressure.notified() => shared.each(|c| {
+                if c.evictable() {
+                    c.close(Close::Pressure);
+                }
+            }),
+        }
+    }
+}
+
+/// Runs one connection until it ends or the supervisor closes it.
 async fn connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
     service: S,
     shared: Arc<Shared>,
-    mut closing: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) where
-    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    S: Handler,
 {
-    let limits = shared.limits;
     let state = Arc::new(ConnState::new(shared.epoch));
+    let id = {
+        let mut all = shared.connections();
+        let id = all.next;
+        all.next += 1;
+        all.open.insert(id, state.clone());
+        id
+    };
+    shared.metrics.connection_opened();
     let io = TokioIo::new(Watched {
         inner: stream,
         state: state.clone(),
@@ -301,45 +402,90 @@ async fn connection<S>(
         inner: service,
         state: state.clone(),
         peer,
-        body_read: limits.body_read,
+        body_read: shared.limits.body_read,
     };
     let mut http = hyper::server::conn::http1::Builder::new();
     http.keep_alive(true).header_read_timeout(None);
-    let mut conn = pin!(http.serve_connection(io, svc));
-    let mut watchdog = tokio::time::interval(limits.check_every());
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    shared.metrics.connection_opened();
-    let mut draining = *closing.borrow();
-    let closed = loop {
-        if draining && matches!(state.phase(), HEAD | IDLE) {
-            break Some(Close::Shutdown);
-        }
-        tokio::select! {
-            ended = conn.as_mut() => {
-                if let Err(e) = ended {
-                    tracing::debug!(error = %e, %peer, "connection ended with an error");
-                }
-                break None;
-            }
-            _ = watchdog.tick() => if let Some(reason) = state.overdue(&limits) {
-                break Some(reason);
-            },
-            changed = closing.changed(), if !draining => {
-                // A dropped sender means the server is going away too.
-                let _ = changed;
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            () = shared.pressure.notified(), if !draining => if state.evictable() {
-                break Some(Close::Pressure);
-            },
-        }
-    };
-    if let Some(reason) = closed {
-        tracing::debug!(%peer, reason = reason.as_str(), "closing connection");
-        shared.metrics.connection_closed(reason);
+    let conn = http.serve_connection(io, svc);
+    let ended = Supervised {
+        conn,
+        state: &state,
+        draining: false,
     }
+    .await;
+    match ended {
+        Ended::ByClient(Err(e)) => {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        }
+        Ended::ByClient(Ok(())) => {}
+        Ended::Closed(why) => {
+            tracing::debug!(%peer, reason = why.as_str(), "closing connection");
+            shared.metrics.connection_closed(why);
+        }
+    }
+    shared.connections().open.remove(&id);
     shared.metrics.connection_ended();
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The client hung up, or hyper ended it (an error, `Connection: close`).
+    ByClient(Result<(), hyper::Error>),
+    /// The supervisor closed it.
+    Closed(Close),
+}
+
+pin_project_lite::pin_project! {
+    /// A connection under the supervisor's command: per poll, one atomic load and the waker's
+    /// registration, nothing shared with other connections.
+    struct Supervised<'a, C> {
+        #[pin]
+        conn: C,
+        state: &'a ConnState,
+        draining: bool,
+    }
+}
+
+impl<C> Future for Supervised<'_, C>
+where
+    C: Future<Output = Result<(), hyper::Error>> + GracefulShutdown,
+{
+    type Output = Ended;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+        let mut this = self.project();
+        this.state.waker.register(cx.waker());
+        match this.state.command.load(Ordering::Acquire) {
+            CLOSE => {
+                let why = Close::from_u8(this.state.reason.load(Ordering::Relaxed));
+                return Poll::Ready(Ended::Closed(why));
+            }
+            DRAIN if !*this.draining => {
+                *this.draining = true;
+                this.conn.as_mut().shutdown_gracefully();
+            }
+            _ => {}
+        }
+        this.conn.poll(cx).map(Ended::ByClient)
+    }
+}
+
+/// hyper's graceful shutdown of a connection, for [`Supervised`].
+trait GracefulShutdown {
+    fn shutdown_gracefully(self: Pin<&mut Self>);
+}
+
+impl<I, S> GracefulShutdown for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as HttpBody>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shutdown_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -409,11 +555,7 @@ struct ConnService<S> {
 
 impl<S> hyper::service::Service<Request<Incoming>> for ConnService<S>
 where
-    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
+    S: Handler,
 {
     type Response = Response<Body>;
     type Error = Infallible;

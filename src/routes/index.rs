@@ -6,8 +6,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{AppState, Auth};
-use crate::error::Error;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::auth::gate::Auth;
+use crate::service::ServiceError;
 
 /// `GET /status`: the process is alive.
 pub async fn status() -> Json<Value> {
@@ -15,23 +17,23 @@ pub async fn status() -> Json<Value> {
 }
 
 /// `GET /stats`: how many users there are.
-pub async fn stats(State(state): State<AppState>, _: Auth) -> Result<Json<Value>, Error> {
+pub async fn stats(State(state): State<AppState>, _: Auth) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"users": state.service.count_users().await?})))
 }
 
 /// `GET /unauthorized`: always 401.
-pub async fn unauthorized() -> Error {
-    Error::Unauthorized
+pub async fn unauthorized() -> ApiError {
+    ServiceError::NoCredentials.into()
 }
 
 /// `GET /forbidden`: always 403.
-pub async fn forbidden() -> Error {
-    Error::Forbidden
+pub async fn forbidden() -> ApiError {
+    ServiceError::Forbidden.into()
 }
 
 /// `GET /health/ready`: 200 when every store answers, else 503 (for load balancers; `/status`
 /// only says the process is alive).
-pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, Error> {
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.service.ready().await?;
     Ok(Json(json!({"status": "ready"})))
 }

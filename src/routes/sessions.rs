@@ -6,27 +6,47 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{
-    AppState, Auth, ClientIp, FormOrJson, Id, empty_answer, refuse_cross_site_login,
-    required_string, session_cookie, session_set_cookie, user_response,
-};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{Field, FormOrJson, Id};
+use super::state::AppState;
+use super::view::{empty_answer, user_response};
+use crate::auth::client::ClientIp;
+use crate::auth::cookie::{session_cookie, session_set_cookie};
+use crate::auth::csrf::refuse_cross_site_login;
+use crate::auth::gate::Auth;
 use crate::domain::{Secret, format_timestamp};
-use crate::error::Error;
-use crate::service::ClientInfo;
+use crate::service::{ClientInfo, ServiceError};
+
+/// The body of `POST /auth_session/login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    #[serde(default)]
+    email: Field,
+    #[serde(default)]
+    password: Field,
+}
 
 /// `POST /auth_session/login`: a form or JSON with `email` and `password`.
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    FormOrJson(body): FormOrJson,
-) -> Result<Response, Error> {
+    FormOrJson(body): FormOrJson<LoginBody>,
+) -> Result<Response, ApiError> {
     if !state.settings.auth_type.uses_sessions() {
-        return Err(Error::NotFound);
+        return Err(ServiceError::NotFound.into());
     }
     refuse_cross_site_login(&headers, &state.settings)?;
-    let email = required_string(&body, "email")?;
-    let password = Secret::new(required_string(&body, "password")?);
+    // Spaces around the email (a form filled by hand) are not part of it; the password is
+    // taken exactly as sent.
+    let email = body.email.required("email")?;
+    let email = email.trim();
+    if email.is_empty() {
+        return Err(ApiError::invalid("email missing"));
+    }
+    let password = Secret::new(body.password.required("password")?);
     let client = ClientInfo {
         ip: ip.map(|ip| ip.to_string()),
         user_agent: headers
@@ -37,7 +57,7 @@ pub async fn login(
     let previous = session_cookie(&headers, &state.settings.session_name);
     let (user, token) = state
         .service
-        .login(&email, password, previous, client)
+        .login(email, password, previous, client)
         .await?;
     let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
     let mut resp = user_response(&user);
@@ -46,7 +66,7 @@ pub async fn login(
 }
 
 /// `DELETE /auth_session/logout`: ends the session server-side and expires the cookie.
-pub async fn logout(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
+pub async fn logout(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, ApiError> {
     state.service.logout(&auth).await?;
     empty_answer(&state.settings, true)
 }
@@ -64,7 +84,10 @@ struct SessionView<'a> {
 }
 
 /// `GET /users/me/sessions`: the caller's live sessions, oldest first.
-pub async fn list_mine(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
+pub async fn list_mine(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+) -> Result<Response, ApiError> {
     let list = state.service.my_sessions(&auth).await?;
     let views: Vec<SessionView<'_>> = list
         .iter()
@@ -87,7 +110,7 @@ pub async fn revoke_mine(
     State(state): State<AppState>,
     Auth(auth): Auth,
     Id(id): Id,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let was_current = state.service.revoke_my_session(&auth, &id).await?;
     empty_answer(&state.settings, was_current)
 }
@@ -96,7 +119,7 @@ pub async fn revoke_mine(
 pub async fn revoke_my_others(
     State(state): State<AppState>,
     Auth(auth): Auth,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     state.service.revoke_my_other_sessions(&auth).await?;
     empty_answer(&state.settings, false)
 }
@@ -106,7 +129,7 @@ pub async fn revoke_all_of_user(
     State(state): State<AppState>,
     Auth(auth): Auth,
     Id(id): Id,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     state.service.revoke_sessions_as(&auth, &id).await?;
     empty_answer(&state.settings, false)
 }

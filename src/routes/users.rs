@@ -6,16 +6,57 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{
-    AppState, Auth, ClientIp, Id, JsonObject, UserView, empty_answer, optional_string,
-    required_string, user_response,
-};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{Field, Id, JsonBody};
+use super::state::AppState;
+use super::view::{UserView, empty_answer, user_response};
+use crate::auth::client::ClientIp;
+use crate::auth::gate::Auth;
 use crate::domain::Secret;
-use crate::error::Error;
-use crate::service::NewUser;
+use crate::service::{NewUser, UserChanges};
+
+/// The body of `POST /users`.
+#[derive(Debug, Deserialize)]
+pub struct NewUserBody {
+    #[serde(default)]
+    email: Field,
+    #[serde(default)]
+    password: Field,
+    #[serde(default)]
+    first_name: Field,
+    #[serde(default)]
+    last_name: Field,
+}
+
+/// The body of `PUT /users/{id}`: the names, and the fields this route cannot change, so that
+/// a request to change them is told so rather than silently ignored.
+#[derive(Debug, Deserialize)]
+pub struct UpdateUserBody {
+    #[serde(default)]
+    first_name: Field,
+    #[serde(default)]
+    last_name: Field,
+    #[serde(default)]
+    email: Field,
+    #[serde(default)]
+    password: Field,
+    #[serde(default)]
+    is_admin: Option<serde_json::Value>,
+}
+
+/// The body of `PUT /users/me/password`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordBody {
+    #[serde(default)]
+    current_password: Field,
+    #[serde(default)]
+    new_password: Field,
+}
 
 /// `GET /users`.
-pub async fn list(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, Error> {
+pub async fn list(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, ApiError> {
     let users = state.service.list_users(&auth).await?;
     Ok(Json(users.iter().map(UserView::from).collect::<Vec<_>>()).into_response())
 }
@@ -24,13 +65,13 @@ pub async fn list(State(state): State<AppState>, Auth(auth): Auth) -> Result<Res
 pub async fn create(
     State(state): State<AppState>,
     Auth(auth): Auth,
-    JsonObject(body): JsonObject,
-) -> Result<Response, Error> {
+    JsonBody(body): JsonBody<NewUserBody>,
+) -> Result<Response, ApiError> {
     let new = NewUser {
-        email: required_string(&body, "email")?,
-        password: Secret::new(required_string(&body, "password")?),
-        first_name: optional_string(&body, "first_name")?,
-        last_name: optional_string(&body, "last_name")?,
+        email: body.email.required("email")?,
+        password: Secret::new(body.password.required("password")?),
+        first_name: body.first_name.optional("first_name")?,
+        last_name: body.last_name.optional("last_name")?,
         is_admin: false,
     };
     let user = state.service.create_user_as(&auth, new).await?;
@@ -42,7 +83,7 @@ pub async fn show(
     State(state): State<AppState>,
     Auth(auth): Auth,
     Id(id): Id,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let user = state.service.get_user(&auth, &id).await?;
     Ok(user_response(&user))
 }
@@ -52,11 +93,25 @@ pub async fn update(
     State(state): State<AppState>,
     Auth(auth): Auth,
     Id(id): Id,
-    JsonObject(body): JsonObject,
-) -> Result<Response, Error> {
-    let first = optional_string(&body, "first_name")?;
-    let last = optional_string(&body, "last_name")?;
-    let user = state.service.update_user(&auth, &id, first, last).await?;
+    JsonBody(body): JsonBody<UpdateUserBody>,
+) -> Result<Response, ApiError> {
+    if body.password.is_present() {
+        return Err(ApiError::invalid(
+            "password cannot be changed here: use PUT /api/v1/users/me/password",
+        ));
+    }
+    let is_admin = match body.is_admin {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(b)) => Some(b),
+        Some(_) => return Err(ApiError::invalid("is_admin must be true or false")),
+    };
+    let changes = UserChanges {
+        first_name: body.first_name.optional("first_name")?,
+        last_name: body.last_name.optional("last_name")?,
+        email: body.email.optional("email")?,
+        is_admin,
+    };
+    let user = state.service.update_user(&auth, &id, changes).await?;
     Ok(user_response(&user))
 }
 
@@ -65,7 +120,7 @@ pub async fn remove(
     State(state): State<AppState>,
     Auth(auth): Auth,
     Id(id): Id,
-) -> Result<Response, Error> {
+) -> Result<Response, ApiError> {
     let deleted = state.service.delete_user_as(&auth, &id).await?;
     let ended_own = auth.session.is_some() && auth.user().is_some_and(|u| u.id == deleted);
     empty_answer(&state.settings, ended_own)
@@ -76,10 +131,10 @@ pub async fn change_password(
     State(state): State<AppState>,
     Auth(auth): Auth,
     ClientIp(ip): ClientIp,
-    JsonObject(body): JsonObject,
-) -> Result<Response, Error> {
-    let current = Secret::new(required_string(&body, "current_password")?);
-    let new = Secret::new(required_string(&body, "new_password")?);
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let current = Secret::new(body.current_password.required("current_password")?);
+    let new = Secret::new(body.new_password.required("new_password")?);
     let ip = ip.map(|ip| ip.to_string());
     state
         .service

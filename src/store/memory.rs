@@ -9,9 +9,9 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use hashbrown::HashTable;
 
-use super::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
-use crate::config::Expiry;
-use crate::domain::{Digest32, Session, User, email_key, expired};
+use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key, expired};
+use crate::store::error::StoreError;
+use crate::store::traits::{SessionStore, ThrottleStore, UserStore};
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -156,8 +156,9 @@ impl Packed {
         if self.position(&s.digest).is_some() {
             return Err(StoreError::Conflict);
         }
-        let at = u32::try_from(self.entries.len())
-            .map_err(|_| StoreError::Unavailable("the in-memory session store is full".into()))?;
+        let at = u32::try_from(self.entries.len()).map_err(|e| {
+            StoreError::unavailable_because("the in-memory session store is full", e)
+        })?;
         let entry = Entry {
             digest: s.digest,
             created_at: s.created_at,
@@ -287,8 +288,16 @@ impl SessionStore for MemorySessionStore {
 
 #[derive(Default)]
 struct Users {
-    by_id: HashMap<String, User>,
+    by_id: HashMap<String, Stored>,
     by_email: HashMap<String, String>,
+    /// The `seq` of the next user created.
+    next_seq: u64,
+}
+
+/// A user, and where it stands in the order of creation.
+struct Stored {
+    seq: u64,
+    user: User,
 }
 
 /// Users in this process's memory.
@@ -305,13 +314,16 @@ impl UserStore for MemoryUserStore {
         if u.by_email.contains_key(&key) || u.by_id.contains_key(&user.id) {
             return Err(StoreError::Conflict);
         }
+        let seq = u.next_seq;
+        u.next_seq += 1;
         u.by_email.insert(key, user.id.clone());
-        u.by_id.insert(user.id.clone(), user.clone());
+        let user = user.clone();
+        u.by_id.insert(user.id.clone(), Stored { seq, user });
         Ok(())
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
-        Ok(read(&self.inner).by_id.get(id).cloned())
+        Ok(read(&self.inner).by_id.get(id).map(|s| s.user.clone()))
     }
 
     async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -319,13 +331,14 @@ impl UserStore for MemoryUserStore {
         Ok(u.by_email
             .get(&email_key(email))
             .and_then(|id| u.by_id.get(id))
-            .cloned())
+            .map(|s| s.user.clone()))
     }
 
     async fn list(&self) -> Result<Vec<User>, StoreError> {
-        let mut v: Vec<User> = read(&self.inner).by_id.values().cloned().collect();
-        v.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(v)
+        let u = read(&self.inner);
+        let mut v: Vec<&Stored> = u.by_id.values().collect();
+        v.sort_unstable_by_key(|s| (s.user.created_at, s.seq));
+        Ok(v.into_iter().map(|s| s.user.clone()).collect())
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -334,7 +347,7 @@ impl UserStore for MemoryUserStore {
 
     async fn update(&self, user: &User) -> Result<bool, StoreError> {
         let mut u = write(&self.inner);
-        Ok(match u.by_id.get_mut(&user.id) {
+        Ok(match u.by_id.get_mut(&user.id).map(|s| &mut s.user) {
             Some(stored) => {
                 stored.first_name.clone_from(&user.first_name);
                 stored.last_name.clone_from(&user.last_name);
@@ -348,7 +361,7 @@ impl UserStore for MemoryUserStore {
 
     async fn set_password(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
         let mut u = write(&self.inner);
-        Ok(match u.by_id.get_mut(id) {
+        Ok(match u.by_id.get_mut(id).map(|s| &mut s.user) {
             Some(stored) => {
                 stored.password_hash = Some(hash.to_owned());
                 stored.updated_at = now;
@@ -361,8 +374,8 @@ impl UserStore for MemoryUserStore {
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let mut u = write(&self.inner);
         match u.by_id.remove(id) {
-            Some(user) => {
-                u.by_email.remove(&email_key(&user.email));
+            Some(stored) => {
+                u.by_email.remove(&email_key(&stored.user.email));
                 Ok(true)
             }
             None => Ok(false),
@@ -453,14 +466,19 @@ mod tests {
             let s = session(i);
             match step % 5 {
                 0..=2 => {
-                    let expected = match model.entry(s.digest) {
-                        std::collections::hash_map::Entry::Occupied(_) => Err(StoreError::Conflict),
+                    let fresh = match model.entry(s.digest) {
+                        std::collections::hash_map::Entry::Occupied(_) => false,
                         std::collections::hash_map::Entry::Vacant(v) => {
                             v.insert(s.clone());
-                            Ok(())
+                            true
                         }
                     };
-                    assert_eq!(store.insert(&s).await, expected);
+                    let result = store.insert(&s).await;
+                    if fresh {
+                        assert!(result.is_ok(), "{result:?}");
+                    } else {
+                        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+                    }
                 }
                 3 => assert_eq!(
                     store.delete(&s.digest).await.unwrap(),

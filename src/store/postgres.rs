@@ -20,15 +20,16 @@ use tokio::time::{Instant, error::Elapsed};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
-use super::{Failures, JoinedUser, SessionStore, StoreError, ThrottleStore, UserStore};
-use crate::config::Expiry;
-use crate::domain::{Digest32, Session, User, email_key};
+use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key};
+use crate::store::error::StoreError;
+use crate::store::traits::{JoinedUser, SessionStore, ThrottleStore, UserStore};
 
 /// The schema, one step per entry; step `i` (from 1) is recorded in `sesame_schema_migrations`
 /// once applied.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres_001.sql"),
     include_str!("migrations/postgres_002.sql"),
+    include_str!("migrations/postgres_003.sql"),
 ];
 
 /// The schema version this build migrates a database to: the number of migration steps.
@@ -50,18 +51,6 @@ const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Reads see every committed write, by this or any other instance on the same database.
 pub struct PgStore {
     pool: Pool,
-}
-
-/// Describes `e` with its causes (tokio-postgres puts the server's message in the cause).
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Whether `e` is the server being out of reach or too busy, rather than a wrong request.
@@ -90,27 +79,27 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
 }
 
 /// Maps a query's error: unique violations are conflicts, connection trouble is unavailability.
+/// The error is kept as the cause (its own source holds the server's message).
 fn map_err(e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         StoreError::Conflict
     } else if is_transient(&e) {
-        StoreError::Unavailable(describe(&e))
+        StoreError::unavailable(e)
     } else {
-        StoreError::Other(describe(&e))
+        StoreError::other(e)
     }
 }
 
 /// Maps a failure to get a pooled connection: all of them mean the database is out of reach.
 fn map_pool_err(e: PoolError) -> StoreError {
     match e {
-        PoolError::Timeout(kind) => {
-            StoreError::Unavailable(format!("PostgreSQL connection pool timed out ({kind:?})"))
-        }
-        PoolError::Backend(e) => {
-            StoreError::Unavailable(format!("cannot connect to PostgreSQL: {}", describe(&e)))
-        }
-        PoolError::Closed => StoreError::Unavailable("the PostgreSQL pool is closed".into()),
-        other => StoreError::Other(other.to_string()),
+        PoolError::Timeout(kind) => StoreError::unavailable_because(
+            format!("PostgreSQL connection pool timed out ({kind:?})"),
+            e,
+        ),
+        PoolError::Backend(e) => StoreError::unavailable_because("cannot connect to PostgreSQL", e),
+        PoolError::Closed => StoreError::unavailable("the PostgreSQL pool is closed"),
+        other => StoreError::other(other),
     }
 }
 
@@ -124,7 +113,7 @@ fn settle<T>(
 ) -> Result<T, StoreError> {
     match outcome {
         Ok(result) => result.map_err(map_err),
-        Err(_) => {
+        Err(elapsed) => {
             let cancel = client.cancel_token();
             drop(Object::take(client));
             tokio::spawn(async move {
@@ -134,10 +123,10 @@ fn settle<T>(
                     tracing::debug!(error = %e, "cancelling a timed-out PostgreSQL query failed");
                 }
             });
-            Err(StoreError::Unavailable(format!(
-                "PostgreSQL did not answer within {} ms",
-                limit.as_millis()
-            )))
+            Err(StoreError::unavailable_because(
+                format!("PostgreSQL did not answer within {} ms", limit.as_millis()),
+                elapsed,
+            ))
         }
     }
 }
@@ -162,12 +151,12 @@ impl PgStore {
     /// [`StoreError::Unavailable`] if the server cannot be reached within two seconds (or the
     /// migration does not finish within a minute); [`StoreError::Other`] if the URL is invalid or lacks a user or host.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::Other(format!("not a valid PostgreSQL URL: {}", describe(&e)))
-        })?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::other_because("not a valid PostgreSQL URL", e))?;
         if config.get_user().is_none() || config.get_hosts().is_empty() {
-            return Err(StoreError::Other(
-                "the PostgreSQL URL must name a user and a host".into(),
+            return Err(StoreError::other(
+                "the PostgreSQL URL must name a user and a host",
             ));
         }
         if config.get_connect_timeout().is_none() {
@@ -194,7 +183,7 @@ impl PgStore {
             .create_timeout(Some(OP_TIMEOUT))
             .recycle_timeout(Some(OP_TIMEOUT))
             .build()
-            .map_err(|e| StoreError::Other(format!("cannot build the PostgreSQL pool: {e}")))?;
+            .map_err(|e| StoreError::other_because("cannot build the PostgreSQL pool", e))?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -205,10 +194,13 @@ impl PgStore {
         match tokio::time::timeout_at(deadline, self.pool.get()).await {
             Ok(Ok(client)) => Ok(client),
             Ok(Err(e)) => Err(map_pool_err(e)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "no PostgreSQL connection within {} ms",
-                OP_TIMEOUT.as_millis()
-            ))),
+            Err(elapsed) => Err(StoreError::unavailable_because(
+                format!(
+                    "no PostgreSQL connection within {} ms",
+                    OP_TIMEOUT.as_millis()
+                ),
+                elapsed,
+            )),
         }
     }
 
@@ -263,7 +255,7 @@ impl PgStore {
 }
 
 fn count_of(n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|_| StoreError::Other(format!("negative count {n}")))
+    u64::try_from(n).map_err(|e| StoreError::other_because(format!("negative count {n}"), e))
 }
 
 /// The columns [`user_from_row`] reads, in order (a macro, so queries are string constants).
@@ -301,11 +293,11 @@ macro_rules! session_cols {
 fn session_from_row(r: &Row) -> Result<Session, StoreError> {
     let digest: &[u8] = r.try_get(1).map_err(map_err)?;
     // The schema admits only 32-byte digests; anything else is a damaged row.
-    let digest = Digest32::try_from(digest).map_err(|_| {
-        StoreError::Other(format!(
-            "a stored session digest has {} bytes, not 32",
-            digest.len()
-        ))
+    let digest = Digest32::try_from(digest).map_err(|e| {
+        StoreError::other_because(
+            format!("a stored session digest has {} bytes, not 32", digest.len()),
+            e,
+        )
     })?;
     Ok(Session {
         id: r.try_get(0).map_err(map_err)?,
@@ -322,7 +314,7 @@ fn failures_from_row(r: &Row) -> Result<Failures, StoreError> {
     let count: i32 = r.try_get(0).map_err(map_err)?;
     Ok(Failures {
         count: u32::try_from(count)
-            .map_err(|_| StoreError::Other(format!("negative failure count {count}")))?,
+            .map_err(|e| StoreError::other_because(format!("negative failure count {count}"), e))?,
         last_at: r.try_get(1).map_err(map_err)?,
     })
 }
@@ -393,7 +385,7 @@ impl UserStore for PgStore {
                 .prepare_cached(concat!(
                     "SELECT ",
                     user_cols!(),
-                    " FROM users ORDER BY created_at, id"
+                    " FROM users ORDER BY created_at, seq"
                 ))
                 .await?;
             c.query(&st, &[]).await

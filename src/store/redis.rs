@@ -56,9 +56,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, ErrorKind, RedisError, Script, ServerErrorKind, Value};
 use async_trait::async_trait;
 
-use super::{SessionStore, StoreError};
-use crate::config::Expiry;
-use crate::domain::{Digest32, Session};
+use crate::domain::{Digest32, Expiry, Session};
+use crate::store::error::StoreError;
+use crate::store::traits::SessionStore;
 
 /// The bound on every round trip, and on connecting: short enough that a request needing an
 /// unreachable store is answered 503 within the contract's 2 s.
@@ -236,8 +236,10 @@ impl RedisSessionStore {
         prefix: &str,
         absolute_ttl: Option<i64>,
     ) -> Result<Self, StoreError> {
+        // Only the category of a URL that does not parse is kept, not the error: its details
+        // may quote parts of the URL, password included.
         let client = Client::open(url)
-            .map_err(|e| StoreError::Other(format!("SESSION_STORE_URL: {}", e.category())))?;
+            .map_err(|e| StoreError::other(format!("SESSION_STORE_URL: {}", e.category())))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(OP_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT))
@@ -247,7 +249,7 @@ impl RedisSessionStore {
         let mut conn = bounded(ConnectionManager::new_with_config(client, config)).await?;
         let pong: String = bounded(::redis::cmd("PING").query_async(&mut conn)).await?;
         if pong != "PONG" {
-            return Err(StoreError::Other(format!(
+            return Err(StoreError::other(format!(
                 "redis: unexpected answer to PING: {pong:?}"
             )));
         }
@@ -275,7 +277,7 @@ impl RedisSessionStore {
 async fn bounded<T>(fut: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
     match tokio::time::timeout(OP_TIMEOUT, fut).await {
         Ok(r) => r.map_err(store_error),
-        Err(_) => Err(StoreError::Unavailable("redis: timed out".into())),
+        Err(elapsed) => Err(StoreError::unavailable_because("redis: timed out", elapsed)),
     }
 }
 
@@ -296,14 +298,14 @@ fn store_error(e: RedisError) -> StoreError {
             )
         );
     if retryable {
-        StoreError::Unavailable(format!("redis: {e}"))
+        StoreError::unavailable_because("redis", e)
     } else {
-        StoreError::Other(format!("redis: {e}"))
+        StoreError::other_because("redis", e)
     }
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("redis: corrupt session record ({what})"))
+    StoreError::other(format!("redis: corrupt session record ({what})"))
 }
 
 fn parse_time(v: Option<String>, what: &str) -> Result<i64, StoreError> {
@@ -346,7 +348,7 @@ fn opt_string(v: Value) -> Result<Option<String>, StoreError> {
         Value::Nil => Ok(None),
         other => ::redis::from_redis_value(other)
             .map(Some)
-            .map_err(|e| StoreError::Other(format!("redis: {e}"))),
+            .map_err(|e| StoreError::other_because("redis", e)),
     }
 }
 

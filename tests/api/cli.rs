@@ -8,10 +8,10 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use sesame::auth::password::Passwords;
 use sesame::domain::{Secret, Session, new_id, new_token, token_digest};
-use sesame::password::Passwords;
 use sesame::store::sqlite::SqliteStore;
 use sesame::store::{SessionStore, UserStore};
 use tempfile::TempDir;
@@ -113,11 +113,8 @@ impl World {
 }
 
 fn now() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
-    i64::try_from(secs).expect("seconds fit in i64")
+    use sesame::clock::Clock as _;
+    sesame::clock::SystemClock.now()
 }
 
 /// A session of `user_id` created (and last seen) at `created_at`; returns its token digest.
@@ -406,6 +403,37 @@ fn help_lists_serve_user_sessions_and_check_config() {
         );
     }
     assert!(!world.db.exists(), "--help touches no database");
+}
+
+#[test]
+fn help_never_shows_a_value_taken_from_the_environment() {
+    let world = World::new();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "create", "--help"],
+        &["import", "--help"],
+        &["check-config", "--help"],
+    ] {
+        let mut cmd = world.command(args);
+        cmd.env(
+            "DATABASE_URL",
+            "postgres://app:s3cret-db-pw@db.internal/sesame",
+        )
+        .env(
+            "SESSION_STORE_URL",
+            "redis://:s3cret-redis-pw@cache.internal/0",
+        )
+        .env("CORS_ORIGINS", "https://s3cret-origin.example");
+        let run = run(cmd, None, QUICK);
+        run.assert_ok();
+        assert!(run.stdout.contains("DATABASE_URL"), "{}", run.show());
+        assert!(
+            !run.says("s3cret"),
+            "{args:?} shows a secret\n{}",
+            run.show()
+        );
+    }
 }
 
 #[test]

@@ -50,6 +50,27 @@ async fn protected_routes_without_credentials_are_401_under_every_checking_auth_
 }
 
 #[tokio::test]
+async fn an_empty_authorization_header_is_no_credentials_and_answers_401() {
+    for auth in ["basic_auth", "session_db_auth"] {
+        let app = TestApp::spawn(auth).await;
+        for value in ["", " ", "  \t"] {
+            app.anon()
+                .header("authorization", value)
+                .get(PROTECTED)
+                .await
+                .assert_error(401, "Unauthorized");
+        }
+        // Beside a session cookie it is simply ignored: the cookie decides.
+        app.anon()
+            .header("authorization", "")
+            .header("cookie", "_my_session_id=unknown")
+            .get(PROTECTED)
+            .await
+            .assert_error(403, "Forbidden");
+    }
+}
+
+#[tokio::test]
 async fn auth_type_auth_resolves_no_credentials_at_all() {
     let app = TestApp::spawn("auth").await;
     app.user("bob@hbtn.io", true).await;

@@ -1,7 +1,7 @@
 //! `sesame import`: the real binary reads files written exactly as the original Python system
 //! writes them (`json.dump`: one line, `", "` and `": "` separators, no trailing newline,
-//! non-ASCII escaped as `\uXXXX`, astral characters as surrogate pairs), and the real server then
-//! serves the imported users and sessions.
+//! non-ASCII escaped as `\uXXXX`, astral characters as surrogate pairs), logs an audit event for
+//! each record it writes, and the real server then serves the imported users and sessions.
 //!
 //! Every test has its own temporary directory and database, with every configuration variable
 //! removed from the inherited environment. The database is checked through the library's own
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use serde_json::Value;
 use sesame::domain::{User, token_digest};
 use sesame::store::sqlite::SqliteStore;
 use sesame::store::{SessionStore, UserStore};
@@ -195,17 +196,38 @@ impl World {
         self.write(".db_UserSession.json", text);
     }
 
-    /// `sesame import --from <dir> EXTRA...` with a clean environment and this world's database.
-    fn import(&self, extra: &[&str]) -> Run {
+    /// `sesame import --from <dir> EXTRA...` with a clean environment, this world's database
+    /// and the log filter `rust_log`.
+    fn import_command(&self, extra: &[&str], rust_log: &str) -> Command {
         let mut cmd = crate::support::sesame_command();
         cmd.env("DATABASE_URL", self.database_url())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .current_dir(self.dir.path())
             .arg("import")
             .arg("--from")
             .arg(&self.from)
             .args(extra);
-        run(cmd)
+        cmd
+    }
+
+    /// `sesame import --from <dir> EXTRA...`, logging warnings only.
+    fn import(&self, extra: &[&str]) -> Run {
+        run(self.import_command(extra, "warn"))
+    }
+
+    /// `sesame import --from <dir>` logging at `info` as JSON lines; returns the run and its
+    /// audit events (the log lines with target `audit`).
+    fn import_audited(&self) -> (Run, Vec<Value>) {
+        let mut cmd = self.import_command(&[], "info");
+        cmd.env("LOG_FORMAT", "json");
+        let run = run(cmd);
+        let audit = run
+            .stderr
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v["target"] == "audit")
+            .collect();
+        (run, audit)
     }
 
     /// The same database file, opened through the library.
@@ -435,6 +457,61 @@ async fn imports_users_and_sessions_keeping_ids_emails_names_and_timestamps() {
     );
     assert_eq!(world.user_count().await, 2);
     assert_eq!(world.user(ZOE).await, Some(zoe));
+}
+
+#[tokio::test]
+async fn the_import_logs_an_audit_event_for_each_user_and_session_it_writes_and_no_secret() {
+    let world = World::new();
+    world.write_users(USERS_JSON);
+    world.write_sessions(SESSIONS_JSON);
+    let (run, audit) = world.import_audited();
+    run.assert_ok();
+    let of =
+        |event: &str| -> Vec<&Value> { audit.iter().filter(|v| v["event"] == event).collect() };
+
+    let users = of("user_imported");
+    let mut ids: Vec<&str> = users.iter().filter_map(|v| v["user_id"].as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = [ZOE, NOPASS];
+    expected.sort_unstable();
+    assert_eq!(
+        ids,
+        expected,
+        "one user_imported per imported user\n{}",
+        run.show()
+    );
+    let zoe = users.iter().find(|v| v["user_id"] == ZOE).unwrap();
+    assert_eq!(zoe["legacy_password"], true, "{}", run.show());
+
+    let sessions = of("session_imported");
+    assert_eq!(
+        sessions.len(),
+        1,
+        "only the session with a user\n{}",
+        run.show()
+    );
+    assert_eq!(sessions[0]["session_id"], ZOE_SESSION, "{}", run.show());
+    assert_eq!(sessions[0]["user_id"], ZOE, "{}", run.show());
+    assert!(world.has_session_of(ZOE_COOKIE).await);
+
+    for secret in [ZOE_SHA256, ZOE_COOKIE] {
+        assert!(
+            !run.says(secret),
+            "a secret reached the output\n{}",
+            run.show()
+        );
+    }
+
+    // A second run writes nothing, so it logs no import event.
+    let (again, audit) = world.import_audited();
+    again.assert_ok();
+    assert!(
+        audit
+            .iter()
+            .all(|v| v["event"] != "user_imported" && v["event"] != "session_imported"),
+        "{}",
+        again.show()
+    );
 }
 
 #[tokio::test]

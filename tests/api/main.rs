@@ -5,8 +5,10 @@
 
 mod support;
 
+mod architecture;
 mod cache;
 mod clock_edges;
+mod compat;
 mod gate;
 mod operations;
 mod process;
@@ -17,6 +19,7 @@ mod users;
 mod store_contract;
 
 mod cli;
+mod config_table;
 mod import;
 mod outage;
 mod scale_out;

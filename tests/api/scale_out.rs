@@ -11,8 +11,8 @@
 
 use serde_json::json;
 
-use crate::store_postgres::TestDb;
 use crate::store_redis::{TestPrefix, keys_under, raw as raw_redis, url as redis_url};
+use crate::support::TestDb;
 use crate::support::{Client, PASSWORD, Resp, TestApp};
 
 /// Where the two instances keep their data.

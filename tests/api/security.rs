@@ -184,7 +184,7 @@ async fn changing_my_password_needs_the_current_one_and_ends_my_other_sessions()
         json!({"current_password": "wrong one!", "new_password": "a new passphrase"}),
     )
     .await
-    .assert_error(403, "Forbidden");
+    .assert_error(403, "wrong current password");
     me.put_json(
         "/users/me/password",
         json!({"new_password": "a new passphrase"}),

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use sesame::config::Expiry;
+use sesame::domain::Expiry;
 use sesame::domain::{Session, User, new_id, token_digest};
 use sesame::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
 use sesame::store::sqlite::SqliteStore;
@@ -49,7 +49,11 @@ macro_rules! user_store_contract {
                 #[tokio::test]
                 get_of_an_unknown_id_or_email_is_none => crate::store_contract::users::get_unknown_is_none;
                 #[tokio::test]
-                list_is_complete_and_ordered_oldest_first_then_by_id => crate::store_contract::users::list_is_ordered;
+                list_is_complete_and_ordered_oldest_first_then_in_creation_order =>
+                    crate::store_contract::users::list_is_ordered;
+                #[tokio::test]
+                users_created_in_the_same_second_list_in_the_order_they_were_created =>
+                    crate::store_contract::users::same_second_lists_in_creation_order;
                 #[tokio::test]
                 count_follows_creates_and_deletes => crate::store_contract::users::count_follows_writes;
                 #[tokio::test]
@@ -298,10 +302,12 @@ pub(crate) mod users {
         let mut second = user("bob@EXAMPLE.COM", T + 5);
         second.first_name = Some("Mallory".to_owned());
         second.is_admin = true;
-        assert_eq!(s.create(&second).await, Err(StoreError::Conflict));
+        let result = s.create(&second).await;
+        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
         // Same email in exactly the same case, too.
         let third = user("Bob@Example.com", T + 6);
-        assert_eq!(s.create(&third).await, Err(StoreError::Conflict));
+        let result = s.create(&third).await;
+        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
 
         assert_same_user(&must_get_by_email(&s, "bob@example.com").await, &first);
         assert_same_user(&must_get(&s, &first.id).await, &first);
@@ -314,7 +320,8 @@ pub(crate) mod users {
         let first = user("élodie@x.io", T);
         s.create(&first).await.unwrap();
         let second = user("ÉLODIE@x.io", T + 1);
-        assert_eq!(s.create(&second).await, Err(StoreError::Conflict));
+        let result = s.create(&second).await;
+        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
         assert_same_user(&must_get_by_email(&s, "ÉLODIE@x.io").await, &first);
         assert!(s.get(&second.id).await.unwrap().is_none());
         assert_eq!(s.count().await.unwrap(), 1);
@@ -325,7 +332,8 @@ pub(crate) mod users {
         s.create(&first).await.unwrap();
         let mut second = user("second@x.io", T + 1);
         second.id.clone_from(&first.id);
-        assert_eq!(s.create(&second).await, Err(StoreError::Conflict));
+        let result = s.create(&second).await;
+        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
         assert_same_user(&must_get(&s, &first.id).await, &first);
         assert!(s.get_by_email("second@x.io").await.unwrap().is_none());
         assert_eq!(s.count().await.unwrap(), 1);
@@ -349,7 +357,7 @@ pub(crate) mod users {
     pub async fn list_is_ordered(s: Arc<dyn UserStore>) {
         assert!(s.list().await.unwrap().is_empty());
 
-        // Created out of order, with ties on created_at broken by id.
+        // Created out of order, with ties on created_at broken by the order of creation.
         let mut made = Vec::new();
         for (id, created_at) in [
             ("user-b", T + 200),
@@ -366,17 +374,67 @@ pub(crate) mod users {
             s.create(&u).await.unwrap();
             made.push(u);
         }
-        made.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        // A stable sort: users of one second stay in the order they were made.
+        made.sort_by_key(|u| u.created_at);
 
         let listed = s.list().await.unwrap();
         let ids: Vec<&str> = listed.iter().map(|u| u.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["user-y", "user-m", "user-z", "user-a", "user-b", "user-0"]
+            ["user-y", "user-z", "user-m", "user-b", "user-a", "user-0"]
         );
         for (got, want) in listed.iter().zip(&made) {
             assert_same_user(got, want);
         }
+    }
+
+    /// The ids of the listed users.
+    async fn listed_ids(s: &Arc<dyn UserStore>) -> Vec<String> {
+        s.list().await.unwrap().into_iter().map(|u| u.id).collect()
+    }
+
+    pub async fn same_second_lists_in_creation_order(s: Arc<dyn UserStore>) {
+        // One second, ids in no order at all (neither ascending nor descending).
+        let order = [
+            "user-h", "user-c", "user-f", "user-a", "user-g", "user-b", "user-e",
+        ];
+        for id in order {
+            let mut u = user(&format!("{id}@x.io"), T);
+            u.id = id.to_owned();
+            s.create(&u).await.unwrap();
+        }
+        // Created last, a second earlier: listed first.
+        let mut early = user("early@x.io", T - 1);
+        early.id = "user-z".to_owned();
+        s.create(&early).await.unwrap();
+        let mut want: Vec<String> = std::iter::once("user-z")
+            .chain(order)
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(listed_ids(&s).await, want);
+
+        // Changing users does not move them.
+        let mut changed = must_get(&s, "user-f").await;
+        changed.first_name = Some("Changed".to_owned());
+        changed.updated_at = T + 50;
+        assert!(s.update(&changed).await.unwrap());
+        assert!(
+            s.set_password("user-h", "$argon2id$new", T + 60)
+                .await
+                .unwrap()
+        );
+        assert_eq!(listed_ids(&s).await, want);
+
+        // After deleting the newest and the oldest of that second, a new user of the same
+        // second comes after every one still there.
+        assert!(s.delete("user-e").await.unwrap());
+        assert!(s.delete("user-h").await.unwrap());
+        let mut late = user("late@x.io", T);
+        late.id = "user-0".to_owned();
+        s.create(&late).await.unwrap();
+        want.retain(|id| id != "user-e" && id != "user-h");
+        want.push("user-0".to_owned());
+        assert_eq!(listed_ids(&s).await, want);
     }
 
     pub async fn count_follows_writes(s: Arc<dyn UserStore>) {
@@ -389,10 +447,8 @@ pub(crate) mod users {
             assert_eq!(s.count().await.unwrap(), (i + 1) as u64);
         }
         // A failed create counts nothing.
-        assert_eq!(
-            s.create(&user("U0@x.io", T)).await,
-            Err(StoreError::Conflict)
-        );
+        let result = s.create(&user("U0@x.io", T)).await;
+        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
         assert_eq!(s.count().await.unwrap(), 5);
 
         assert!(s.delete(&ids[2]).await.unwrap());
@@ -567,7 +623,7 @@ pub(crate) mod users {
         let mut made = Vec::new();
         for task in tasks {
             let (u, result) = task.await.unwrap();
-            assert_eq!(result, Ok(()), "create of {}", u.email);
+            assert!(result.is_ok(), "create of {}: {result:?}", u.email);
             made.push(u);
         }
         assert_eq!(s.count().await.unwrap(), N as u64);
@@ -649,7 +705,8 @@ pub(crate) mod sessions {
         let first = session("same-token", "user-1", T, T);
         s.insert(&first).await.unwrap();
         let second = session("same-token", "user-2", T + 5, T + 5);
-        assert_eq!(s.insert(&second).await, Err(StoreError::Conflict));
+        let result = s.insert(&second).await;
+        assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
         assert_same_session(&must_get(&s, &first).await, &first);
     }
 

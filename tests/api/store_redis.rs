@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use sesame::config::Expiry;
+use sesame::domain::Expiry;
 use sesame::domain::{Session, new_id, token_digest};
 use sesame::store::redis::RedisSessionStore;
 use sesame::store::{SessionStore, StoreError};
@@ -293,7 +293,8 @@ async fn insert_with_a_taken_session_id_is_conflict_and_keeps_the_first() {
         id: first.id.clone(),
         ..session("id-second", "bob", T + 1)
     };
-    assert_eq!(store.insert(&second).await, Err(StoreError::Conflict));
+    let result = store.insert(&second).await;
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
     assert!(store.get(&second.digest).await.unwrap().is_none());
     assert!(store.list_for_user("bob").await.unwrap().is_empty());
     assert_eq!(store.get(&first.digest).await.unwrap(), Some(first));

@@ -169,13 +169,22 @@ impl Resp {
         })
     }
 
+    /// The error answer `{"error": message}`, which may also carry a `detail` string and
+    /// nothing else.
     #[track_caller]
     pub fn assert_error(&self, status: u16, message: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
         assert_eq!(
-            self.body,
-            serde_json::json!({ "error": message }),
-            "status {status}"
+            self.body["error"], message,
+            "status {status}: {}",
+            self.text
+        );
+        let obj = self.body.as_object().expect("an object");
+        assert!(
+            obj.keys().all(|k| k == "error" || k == "detail")
+                && obj.get("detail").is_none_or(serde_json::Value::is_string),
+            "only error and a detail string: {}",
+            self.text
         );
         assert!(
             self.header("content-type")
@@ -183,6 +192,16 @@ impl Resp {
             "content-type {:?}",
             self.header("content-type")
         );
+    }
+}
+
+impl Resp {
+    /// The error answer with a `detail` that contains `part`.
+    #[track_caller]
+    pub fn assert_error_detail(&self, status: u16, message: &str, part: &str) {
+        self.assert_error(status, message);
+        let detail = self.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(part), "detail {detail:?} lacks {part:?}");
     }
 }
 
@@ -369,5 +388,96 @@ impl Client {
                 .form(&[("email", email), ("password", password)]),
         )
         .await
+    }
+}
+
+// ---- PostgreSQL test databases ----------------------------------------------------------
+
+/// The server tests run against, without a database part.
+pub fn server_url() -> String {
+    std::env::var("SESAME_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// A plain connection to `url`, its connection driven on the current runtime.
+pub async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e} (is PostgreSQL running?)"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A fresh, empty database of its own on the test server, dropped (connections and all) when
+/// this is dropped.
+pub struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    /// Creates a database named `sesame_t_<random hex>`.
+    pub async fn new() -> TestDb {
+        let name = format!("sesame_t_{}", sesame::domain::new_id().replace('-', ""));
+        let admin = raw_client(&format!("{}/postgres", server_url())).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        TestDb { name }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        format!("{}/{}", server_url(), self.name)
+    }
+
+    /// A store on the database, migrated.
+    pub async fn store(&self) -> sesame::store::postgres::PgStore {
+        sesame::store::postgres::PgStore::connect(&self.url())
+            .await
+            .unwrap()
+    }
+
+    /// A plain connection to the database, to look behind the store's back.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        raw_client(&self.url()).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Drop is synchronous and may run inside the test's runtime: do the async work on a
+        // thread of its own, with a runtime of its own, and wait for it.
+        let name = std::mem::take(&mut self.name);
+        let admin_url = format!("{}/postgres", server_url());
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let driver = tokio::spawn(conn);
+                let result = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .map_err(|e| format!("DROP DATABASE {name}: {e}"));
+                drop(client);
+                let _ = driver.await;
+                result
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop a test database: {e}"),
+            Err(_) => eprintln!("dropping a test database panicked"),
+        }
     }
 }

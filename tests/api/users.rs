@@ -299,6 +299,29 @@ async fn login_accepts_a_form_or_json() {
 }
 
 #[tokio::test]
+async fn spaces_around_the_login_email_are_trimmed_but_never_around_the_password() {
+    let app = TestApp::spawn("session_db_auth").await;
+    app.user("bob@hbtn.io", false).await;
+    let c = app.anon();
+    let r = c.login_form("  bob@hbtn.io \t", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["email"], "bob@hbtn.io");
+    let r = c
+        .post_json(
+            "/auth_session/login",
+            json!({"email": " bob@hbtn.io", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    c.login_form("bob@hbtn.io", &format!(" {PASSWORD}"))
+        .await
+        .assert_error(401, "wrong email or password");
+    c.login_form("   ", PASSWORD)
+        .await
+        .assert_error(400, "email missing");
+}
+
+#[tokio::test]
 async fn login_errors_do_not_tell_which_part_was_wrong() {
     let app = TestApp::spawn("session_db_auth").await;
     app.user("bob@hbtn.io", false).await;

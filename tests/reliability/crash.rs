@@ -69,7 +69,7 @@ async fn acknowledged_writes_survive_sigkill_on_sqlite() {
 
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill_on_postgres() {
-    let db = PgDatabase::new().await;
+    let db = crate::support::TestDb::new().await;
     let client = db.client().await;
     let (server, totals) = crash_rounds("postgres", &db.url(), Some(&client)).await;
     server.kill9();
@@ -624,83 +624,5 @@ impl Rng {
     /// A number in `0..n` (`n > 0`).
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-/// The PostgreSQL server the tests use (`SESAME_TEST_POSTGRES`, default
-/// `postgres://postgres@127.0.0.1:5432`), without a database part.
-fn pg_server() -> String {
-    std::env::var("SESAME_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-async fn pg_connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e} (is PostgreSQL running?)"));
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-/// A fresh database of this test's own, dropped (connections and all) when this is dropped:
-/// the way tests/api/store_postgres.rs makes them.
-struct PgDatabase {
-    name: String,
-}
-
-impl PgDatabase {
-    async fn new() -> Self {
-        let name = format!("sesame_crash_{:016x}", getrandom::u64().unwrap());
-        pg_connect(&format!("{}/postgres", pg_server()))
-            .await
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        Self { name }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", pg_server(), self.name)
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        pg_connect(&self.url()).await
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        // Synchronous, maybe inside the test's runtime: a thread with a runtime of its own.
-        let name = std::mem::take(&mut self.name);
-        let admin_url = format!("{}/postgres", pg_server());
-        let dropped = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let driver = tokio::spawn(conn);
-                let result = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .map_err(|e| format!("DROP DATABASE {name}: {e}"));
-                drop(client);
-                let _ = driver.await;
-                result
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop a test database: {e}"),
-            Err(_) => eprintln!("dropping a test database panicked"),
-        }
     }
 }

@@ -18,7 +18,12 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use crate::domain::Secret;
-use crate::error::Error;
+
+/// Hashing could not run (no OS randomness, a stopped blocking pool): a fault of the host,
+/// never of the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
 
 /// Argon2id memory cost in KiB (OWASP's minimum configuration).
 pub const M_COST: u32 = 19_456;
@@ -74,15 +79,15 @@ impl Memory {
     }
 }
 
-fn today() -> Result<Params, Error> {
+fn today() -> Result<Params, HashError> {
     Params::new(M_COST, T_COST, P_COST, None)
-        .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))
+        .map_err(|e| HashError(format!("argon2 parameters: {e}")))
 }
 
-fn hash_blocking(password: &str, memory: &Memory) -> Result<String, Error> {
-    let internal = |e: &dyn std::fmt::Display| Error::Internal(format!("argon2: {e}"));
+fn hash_blocking(password: &str, memory: &Memory) -> Result<String, HashError> {
+    let internal = |e: &dyn std::fmt::Display| HashError(format!("argon2: {e}"));
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| Error::Internal(format!("OS random: {e}")))?;
+    getrandom::fill(&mut salt).map_err(|e| HashError(format!("OS random: {e}")))?;
     let salt_string = SaltString::encode_b64(&salt).map_err(|e| internal(&e))?;
     let params = today()?;
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
@@ -167,7 +172,7 @@ fn verify_argon2(password: &str, stored: &str, memory: &Memory) -> Verified {
 
 impl Passwords {
     /// Makes the hasher with at most `parallel` hashes at once (at least one).
-    pub fn new(parallel: usize) -> Result<Self, Error> {
+    pub fn new(parallel: usize) -> Result<Self, HashError> {
         let memory = Memory::default();
         let dummy = hash_blocking("sesame dummy password, never matches", &memory)?;
         Ok(Self {
@@ -182,21 +187,21 @@ impl Passwords {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> T + Send + 'static,
-    ) -> Result<T, Error> {
+    ) -> Result<T, HashError> {
         let _permit = self
             .inner
             .permits
             .acquire()
             .await
-            .map_err(|e| Error::Internal(format!("password semaphore: {e}")))?;
+            .map_err(|e| HashError(format!("password semaphore: {e}")))?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| Error::Internal(format!("password task: {e}")))
+            .map_err(|e| HashError(format!("password task: {e}")))
     }
 
     /// A new Argon2id PHC string for `password`.
-    pub async fn hash(&self, password: Secret) -> Result<String, Error> {
+    pub async fn hash(&self, password: Secret) -> Result<String, HashError> {
         self.run(move |inner| hash_blocking(password.expose(), &inner.memory))
             .await?
     }
@@ -207,7 +212,7 @@ impl Passwords {
         &self,
         password: Secret,
         stored: Option<String>,
-    ) -> Result<Verified, Error> {
+    ) -> Result<Verified, HashError> {
         self.run(move |inner| match stored {
             Some(stored) => verify_blocking(password.expose(), &stored, inner),
             None => {

@@ -8,63 +8,9 @@
 
 use std::sync::Arc;
 
-use crate::domain::email_key;
-use crate::error::Error;
-use crate::store::{Failures, ThrottleStore};
-
-/// One throttling rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    /// Failures in a row allowed without any delay.
-    pub free: u32,
-    /// Longest delay, in seconds.
-    pub max_delay: i64,
-    /// A run of failures is forgotten after this many quiet seconds.
-    pub quiet: i64,
-}
-
-impl Policy {
-    /// Per account: 5 free failures, then 1 s, 2 s, 4 s, ... up to 15 minutes; forgotten after
-    /// a day without failures or at the next success.
-    pub const ACCOUNT: Self = Self {
-        free: 5,
-        max_delay: 900,
-        quiet: 86_400,
-    };
-    /// Per client address: 1000 free failures (any accounts), then the same growing delays;
-    /// forgotten after 15 quiet minutes, not by a success. Generous on purpose: many people may
-    /// share one address, and one account's failures must not lock out the others.
-    pub const ADDRESS: Self = Self {
-        free: 1000,
-        max_delay: 900,
-        quiet: 900,
-    };
-
-    /// Seconds to wait after `count` failures in a row (0 while they are free).
-    pub fn delay(&self, count: u32) -> i64 {
-        if count < self.free {
-            return 0;
-        }
-        let doublings = (count - self.free).min(62);
-        1_i64
-            .checked_shl(doublings)
-            .unwrap_or(i64::MAX)
-            .min(self.max_delay)
-    }
-
-    /// Seconds left before another attempt is allowed at `now` (0: allowed).
-    pub fn wait(&self, failures: Option<Failures>, now: i64) -> i64 {
-        match failures {
-            Some(f) if now.saturating_sub(f.last_at) < self.quiet => {
-                let delay = self.delay(f.count);
-                // A clock set back puts the last failure in the future: the wait never grows
-                // past the delay itself.
-                (f.last_at.saturating_add(delay) - now).clamp(0, delay)
-            }
-            _ => 0,
-        }
-    }
-}
+use super::error::ServiceError;
+use crate::domain::{Policy, email_key};
+use crate::store::ThrottleStore;
 
 /// The throttle over its store.
 #[derive(Clone)]
@@ -94,7 +40,7 @@ impl Throttle {
     }
 
     /// Refuses with 429 when the account or the address must still wait.
-    pub async fn check(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), Error> {
+    pub async fn check(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), ServiceError> {
         let mut wait = self
             .account
             .wait(self.store.failures(&account_key(email)).await?, now);
@@ -103,13 +49,18 @@ impl Throttle {
         }
         if wait > 0 {
             tracing::warn!(target: "audit", event = "login_throttled", retry_after = wait, "attempt refused: throttled");
-            return Err(Error::TooManyRequests { retry_after: wait });
+            return Err(ServiceError::Throttled { retry_after: wait });
         }
         Ok(())
     }
 
     /// Counts a failed attempt against the account and the address.
-    pub async fn failed(&self, email: &str, ip: Option<&str>, now: i64) -> Result<(), Error> {
+    pub async fn failed(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<(), ServiceError> {
         let key = account_key(email);
         let account = self
             .store
@@ -134,7 +85,7 @@ impl Throttle {
     }
 
     /// Forgets the account's failures after a success (the address keeps its count).
-    pub async fn succeeded(&self, email: &str) -> Result<(), Error> {
+    pub async fn succeeded(&self, email: &str) -> Result<(), ServiceError> {
         let key = account_key(email);
         // Read first: a success with no failures on record (the common case) writes nothing.
         if self.store.failures(&key).await?.is_some() {
@@ -144,7 +95,7 @@ impl Throttle {
     }
 
     /// Forgets runs of failures that ended long enough ago; returns how many.
-    pub async fn purge(&self, now: i64) -> Result<u64, Error> {
+    pub async fn purge(&self, now: i64) -> Result<u64, ServiceError> {
         let quiet = self
             .address
             .map_or(self.account.quiet, |a| a.quiet.max(self.account.quiet));
@@ -155,6 +106,7 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Failures;
 
     #[test]
     fn five_free_failures_then_doubling_delays_up_to_fifteen_minutes() {

@@ -1,0 +1,27 @@
+//! The rules of sesame: authentication, login and logout, session expiry and rotation,
+//! throttling, users and who may act on them. No HTTP and no SQL here: handlers call in, stores
+//! are reached through their traits. This file only wires the parts:
+//!
+//! - `types`: the [`Service`] and the shapes it speaks in;
+//! - `login`: the gate's decision, password checks, login and logout;
+//! - `sessions`: listing and revoking sessions, sweeping expired ones;
+//! - `users`: users and passwords;
+//! - `throttle`: growing delays after failed attempts;
+//! - `error`: [`ServiceError`].
+//!
+//! Audit events (`login`, `login_failed`, `login_throttled`, `logout`, `sessions_revoked`,
+//! `password_changed`, ...) are log lines with target `audit` and an `event` field.
+
+mod error;
+mod import;
+mod login;
+mod sessions;
+pub mod throttle;
+mod types;
+mod users;
+
+pub use error::ServiceError;
+pub use types::{
+    Authenticated, Authorization, ClientInfo, Credentials, NewUser, Principal, Service,
+    SessionInfo, UserChanges,
+};

@@ -1,0 +1,124 @@
+//! The store traits every backend implements, with the guarantees each one states.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{Digest32, Expiry, Failures, Session, User};
+use crate::store::error::StoreError;
+
+/// Users. Guarantees:
+/// - `create` is atomic and emails are unique ignoring case, enforced by the store itself
+///   (a unique index, not check-then-insert): of racing creates of one email exactly one wins and
+///   the others get [`StoreError::Conflict`].
+/// - Reads see every completed write, from any process sharing the store.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a new user; `Conflict` if its email (ignoring case) or id is taken.
+    async fn create(&self, user: &User) -> Result<(), StoreError>;
+    /// The user with this id.
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this id, shared: stores that cache users hand out their copy without
+    /// cloning it.
+    async fn get_shared(&self, id: &str) -> Result<Option<Arc<User>>, StoreError> {
+        Ok(self.get(id).await?.map(Arc::new))
+    }
+    /// The user with this email, ignoring case.
+    async fn get_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// Every user, oldest first (by `created_at`); users created in the same second come in
+    /// the order they were created.
+    async fn list(&self) -> Result<Vec<User>, StoreError>;
+    /// How many users there are.
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// Replaces the names, admin flag and `updated_at` of an existing user (matched by id);
+    /// `false` if there is no such user. Email, password and `created_at` are left alone.
+    async fn update(&self, user: &User) -> Result<bool, StoreError>;
+    /// Sets the password hash; `false` if there is no such user.
+    async fn set_password(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// Deletes the user; `false` if there was none.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// Checks the store answers (readiness); cheap.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Flushes and releases what the store holds; called once at shutdown.
+    fn close(&self) {}
+}
+
+/// Sessions, keyed by the SHA-256 digest of their token (the token itself is never stored).
+/// Guarantees:
+/// - A deleted session is never returned again, by this or any other instance on the store.
+/// - `get` never writes; `touch` is the only write on the read path and callers rate-limit it.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session; `Conflict` if one with the same digest exists. Persistent stores
+    /// also refuse a taken public `id` with `Conflict` (the importer relies on it); in memory,
+    /// ids are random and not checked.
+    async fn insert(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session with this digest, expired or not (callers check expiry).
+    async fn get(&self, digest: &Digest32) -> Result<Option<Session>, StoreError>;
+    /// The session with this digest and, when this store holds the users too, its user read
+    /// with it (one round trip instead of two). Other stores answer [`JoinedUser::NotHere`] and
+    /// the caller reads the user from the user store.
+    async fn get_joined(
+        &self,
+        digest: &Digest32,
+    ) -> Result<Option<(Arc<Session>, JoinedUser)>, StoreError> {
+        Ok(self
+            .get(digest)
+            .await?
+            .map(|s| (Arc::new(s), JoinedUser::NotHere)))
+    }
+    /// Records a use at `now` (`last_seen_at` never moves backwards).
+    async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError>;
+    /// Deletes the session; `false` if there was none.
+    async fn delete(&self, digest: &Digest32) -> Result<bool, StoreError>;
+    /// Every session of a user, oldest first.
+    async fn list_for_user(&self, user_id: &str) -> Result<Vec<Session>, StoreError>;
+    /// Deletes every session of a user but the one with digest `except` (if given); returns how
+    /// many it deleted.
+    async fn delete_for_user(
+        &self,
+        user_id: &str,
+        except: Option<&Digest32>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes every session expired at `now` under `expiry`; returns how many.
+    async fn purge_expired(&self, now: i64, expiry: Expiry) -> Result<u64, StoreError>;
+    /// How many sessions the store holds (expired ones not yet purged included).
+    async fn count(&self) -> Result<u64, StoreError>;
+    /// Checks the store answers (readiness); cheap.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The user that came with a session from [`SessionStore::get_joined`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinedUser {
+    /// This store does not hold users: read it from the user store.
+    NotHere,
+    /// The session's user.
+    Found(Arc<User>),
+    /// The session's user no longer exists.
+    Gone,
+}
+
+/// Counts failed logins per key, shared by every instance on the store so throttling holds
+/// across instances. Guarantees:
+/// - `record_failure` is atomic: of `n` racing calls on one key, the counts returned are
+///   `1..=n` in some order (starting over from 1 if the last failure is `quiet` seconds old or
+///   more).
+/// - A key never written or cleared reads as `None`.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync + 'static {
+    /// The failures recorded for `key`, if any.
+    async fn failures(&self, key: &str) -> Result<Option<Failures>, StoreError>;
+    /// Records a failure at `now` and returns the new state. A previous run of failures whose
+    /// last one is at least `quiet` seconds old is forgotten first.
+    async fn record_failure(&self, key: &str, now: i64, quiet: i64)
+    -> Result<Failures, StoreError>;
+    /// Forgets the failures of `key` (after a success).
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every run of failures whose last one is at or before `before`; returns how many.
+    async fn purge(&self, before: i64) -> Result<u64, StoreError>;
+}
