@@ -51,6 +51,23 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
+    /// Checks record `key` with `fields` (after its `id`), adding what is wrong to `problems`.
+    fn run<T>(
+        key: &str,
+        record: &'a Map<String, Value>,
+        problems: &mut Vec<FieldProblem>,
+        fields: impl FnOnce(&mut Self) -> T,
+    ) -> T {
+        let mut c = Self {
+            record,
+            problems: Vec::new(),
+        };
+        c.id_matches(key);
+        let out = fields(&mut c);
+        problems.append(&mut c.problems);
+        out
+    }
+
     /// Notes a problem of `field`.
     fn problem(&mut self, field: &str, reason: impl Into<String>) {
         self.problems.push(FieldProblem::new(field, reason));
@@ -250,21 +267,14 @@ pub(super) fn user_fields<'a>(
     record: &'a Map<String, Value>,
     problems: &mut Vec<FieldProblem>,
 ) -> UserFields<'a> {
-    let mut c = Checker {
-        record,
-        problems: Vec::new(),
-    };
-    c.id_matches(key);
-    let fields = UserFields {
+    Checker::run(key, record, problems, |c| UserFields {
         email: c.email(),
         created_at: c.timestamp("created_at", false),
         updated_at: c.timestamp("updated_at", false),
         password_hash: c.password(),
         first_name: c.name("first_name"),
         last_name: c.name("last_name"),
-    };
-    problems.append(&mut c.problems);
-    fields
+    })
 }
 
 /// The fields of a session record, each `None` unless valid.
@@ -284,19 +294,15 @@ pub(super) fn session_fields<'a>(
     record: &'a Map<String, Value>,
     problems: &mut Vec<FieldProblem>,
 ) -> SessionFields<'a> {
-    let mut c = Checker {
-        record,
-        problems: Vec::new(),
-    };
-    c.id_matches(key);
-    let fields = SessionFields {
-        session_id: c.string("session_id"),
-        user_id: c.string("user_id"),
-        created_at: c.timestamp("created_at", false),
-    };
-    c.timestamp("updated_at", true);
-    problems.append(&mut c.problems);
-    fields
+    Checker::run(key, record, problems, |c| {
+        let fields = SessionFields {
+            session_id: c.string("session_id"),
+            user_id: c.string("user_id"),
+            created_at: c.timestamp("created_at", false),
+        };
+        c.timestamp("updated_at", true);
+        fields
+    })
 }
 
 #[cfg(test)]

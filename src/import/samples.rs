@@ -2,20 +2,12 @@
 //! them, date-times, odd records for the checkers, and a service over memory stores.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use time::{Date, Month, PrimitiveDateTime, Time};
 
-use crate::auth::password::Passwords;
-use crate::clock::ManualClock;
-use crate::config::AuthType;
-use crate::domain::{Expiry, Policy};
-use crate::metrics::Metrics;
 use crate::service::Service;
-use crate::service::throttle::Throttle;
-use crate::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
 
 /// Runs `f` to completion on a runtime of its own.
 pub(super) fn run<F: Future>(f: F) -> F::Output {
@@ -28,23 +20,7 @@ pub(super) fn run<F: Future>(f: F) -> F::Output {
 
 /// A service over empty memory stores, with its clock at 0.
 pub(super) fn memory_service() -> Service {
-    // The hasher makes a dummy hash when built: one is enough for every test.
-    static PASSWORDS: OnceLock<Passwords> = OnceLock::new();
-    let passwords = PASSWORDS.get_or_init(|| Passwords::new(1).unwrap());
-    Service {
-        users: Arc::new(MemoryUserStore::default()),
-        sessions: Some(Arc::new(MemorySessionStore::default())),
-        throttle: Throttle::new(
-            Arc::new(MemoryThrottleStore::default()),
-            Policy::ACCOUNT,
-            None,
-        ),
-        passwords: passwords.clone(),
-        clock: Arc::new(ManualClock::new(0)),
-        auth_type: AuthType::SessionDb,
-        expiry: Expiry::default(),
-        metrics: Arc::new(Metrics::default()),
-    }
+    Service::in_memory()
 }
 
 // ---- the original's files, as Python's `json.dump` writes them ----

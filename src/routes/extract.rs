@@ -625,6 +625,26 @@ mod properties {
         })
     }
 
+    /// The answer to `GET /{id}`: the id's text when it is UTF-8 (`text`), else the JSON 400.
+    fn assert_id_answer(
+        text: Option<String>,
+        status: StatusCode,
+        ct: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), TestCaseError> {
+        match text {
+            Some(text) => {
+                prop_assert_eq!(status, StatusCode::OK);
+                prop_assert_eq!(body, text.as_bytes());
+            }
+            None => {
+                prop_assert_eq!(status, StatusCode::BAD_REQUEST);
+                assert_invalid_url(ct, body)?;
+            }
+        }
+        Ok(())
+    }
+
     fn assert_invalid_url(ct: Option<&str>, body: &[u8]) -> Result<(), TestCaseError> {
         prop_assert_eq!(ct, Some("application/json"));
         let body: Value = serde_json::from_slice(body).unwrap();
@@ -656,16 +676,7 @@ mod properties {
                 }
             }
             let (status, ct, body) = get_id(&path);
-            match String::from_utf8(bytes) {
-                Ok(text) => {
-                    prop_assert_eq!(status, StatusCode::OK);
-                    prop_assert_eq!(body, text.into_bytes());
-                }
-                Err(_) => {
-                    prop_assert_eq!(status, StatusCode::BAD_REQUEST);
-                    assert_invalid_url(ct.as_deref(), &body)?;
-                }
-            }
+            assert_id_answer(String::from_utf8(bytes).ok(), status, ct.as_deref(), &body)?;
         }
 
         #[test]
@@ -674,16 +685,8 @@ mod properties {
         ) {
             let path = format!("/{segment}");
             let (status, ct, body) = get_id(&path);
-            match String::from_utf8(percent_decode(&segment)) {
-                Ok(text) => {
-                    prop_assert_eq!(status, StatusCode::OK);
-                    prop_assert_eq!(body, text.into_bytes());
-                }
-                Err(_) => {
-                    prop_assert_eq!(status, StatusCode::BAD_REQUEST);
-                    assert_invalid_url(ct.as_deref(), &body)?;
-                }
-            }
+            let text = String::from_utf8(percent_decode(&segment)).ok();
+            assert_id_answer(text, status, ct.as_deref(), &body)?;
         }
     }
 }

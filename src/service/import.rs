@@ -71,32 +71,11 @@ impl Service {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::auth::password::Passwords;
-    use crate::clock::ManualClock;
-    use crate::config::AuthType;
-    use crate::domain::{Expiry, Policy, token_digest};
-    use crate::metrics::Metrics;
-    use crate::service::throttle::Throttle;
-    use crate::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
+    use crate::domain::token_digest;
 
     fn service() -> Service {
-        Service {
-            users: Arc::new(MemoryUserStore::default()),
-            sessions: Some(Arc::new(MemorySessionStore::default())),
-            throttle: Throttle::new(
-                Arc::new(MemoryThrottleStore::default()),
-                Policy::ACCOUNT,
-                None,
-            ),
-            passwords: Passwords::new(1).unwrap(),
-            clock: Arc::new(ManualClock::new(0)),
-            auth_type: AuthType::SessionDb,
-            expiry: Expiry::default(),
-            metrics: Arc::new(Metrics::default()),
-        }
+        Service::in_memory()
     }
 
     fn user(id: &str, email: &str) -> User {

@@ -200,3 +200,30 @@ impl Service {
         }
     }
 }
+
+#[cfg(test)]
+impl Service {
+    /// A service over empty memory stores, with its clock at 0, for unit tests. The password
+    /// hasher (which makes a dummy hash when built) is shared by every test.
+    pub(crate) fn in_memory() -> Self {
+        use crate::clock::ManualClock;
+        use crate::domain::Policy;
+        use crate::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
+        static PASSWORDS: std::sync::OnceLock<Passwords> = std::sync::OnceLock::new();
+        let passwords = PASSWORDS.get_or_init(|| Passwords::new(1).unwrap());
+        Self {
+            users: Arc::new(MemoryUserStore::default()),
+            sessions: Some(Arc::new(MemorySessionStore::default())),
+            throttle: Throttle::new(
+                Arc::new(MemoryThrottleStore::default()),
+                Policy::ACCOUNT,
+                None,
+            ),
+            passwords: passwords.clone(),
+            clock: Arc::new(ManualClock::new(0)),
+            auth_type: AuthType::SessionDb,
+            expiry: Expiry::default(),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}

@@ -293,21 +293,46 @@ mod tests {
         store.cache.cached_sessions()
     }
 
-    #[tokio::test]
-    async fn own_writes_keep_the_cache_and_other_writers_empty_it() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A store on a new file in `dir` holding user `u1` and session `a`, read once so that it
+    /// is cached.
+    async fn with_cached_session(dir: &tempfile::TempDir) -> (std::path::PathBuf, SqliteStore) {
         let path = dir.path().join("t.db");
         let store = SqliteStore::open_file(&path).unwrap();
         UserStore::create(&store, &user("u1")).await.unwrap();
         store.insert(&session("a", "u1")).await.unwrap();
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(serves(&store, "a").await);
         assert_eq!(cached_sessions(&store), 1);
+        (path, store)
+    }
+
+    /// Runs `ours` through the store's write path while another connection commits `theirs`
+    /// in the middle of it.
+    fn write_while_another_commits(store: &SqliteStore, path: &Path, theirs: &str, ours: &str) {
+        let other = Connection::open(path).unwrap();
+        store
+            .write(
+                |c| {
+                    other.execute(theirs, [])?;
+                    c.execute(ours, []).map(drop)
+                },
+                touches_nothing,
+            )
+            .unwrap();
+    }
+
+    /// Whether the store serves the session of `token`.
+    async fn serves(store: &SqliteStore, token: &str) -> bool {
+        store
+            .get_joined(&token_digest(token))
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn own_writes_keep_the_cache_and_other_writers_empty_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, store) = with_cached_session(&dir).await;
 
         // A write through this store: the cache follows the new header and keeps its entries.
         store.insert(&session("b", "u1")).await.unwrap();
@@ -326,99 +351,48 @@ mod tests {
             .unwrap();
         let (cached, current) = store.cache.tokens();
         assert_ne!(cached, current.unwrap());
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!serves(&store, "a").await);
     }
 
     #[tokio::test]
     async fn a_write_that_commits_nothing_while_another_writer_commits_keeps_no_stale_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open_file(&path).unwrap();
-        UserStore::create(&store, &user("u1")).await.unwrap();
-        store.insert(&session("a", "u1")).await.unwrap();
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(cached_sessions(&store), 1);
+        let (path, store) = with_cached_session(&dir).await;
 
         // While this store's write runs (and changes nothing), another process revokes "a":
         // the header moves by exactly one commit, which is not this store's.
-        let other = Connection::open(&path).unwrap();
-        store
-            .write(
-                |c| {
-                    other.execute("DELETE FROM sessions", [])?;
-                    c.execute("DELETE FROM sessions WHERE id = 'none'", [])
-                        .map(drop)
-                },
-                touches_nothing,
-            )
-            .unwrap();
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_none()
+        write_while_another_commits(
+            &store,
+            &path,
+            "DELETE FROM sessions",
+            "DELETE FROM sessions WHERE id = 'none'",
         );
+        assert!(!serves(&store, "a").await);
     }
 
     #[tokio::test]
     async fn a_write_that_commits_while_another_writer_commits_keeps_no_stale_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open_file(&path).unwrap();
-        UserStore::create(&store, &user("u1")).await.unwrap();
-        store.insert(&session("a", "u1")).await.unwrap();
+        let (path, store) = with_cached_session(&dir).await;
         store.insert(&session("b", "u1")).await.unwrap();
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(serves(&store, "a").await);
         assert_eq!(cached_sessions(&store), 1);
 
         // While this store's write runs (and commits a change of "b"), another process revokes
         // "a": the header moves by two commits, only one of them this store's.
-        let other = Connection::open(&path).unwrap();
-        store
-            .write(
-                |c| {
-                    other.execute("DELETE FROM sessions WHERE id = 'id-a'", [])?;
-                    c.execute("UPDATE sessions SET last_seen_at = 5 WHERE id = 'id-b'", [])
-                        .map(drop)
-                },
-                touches_nothing,
-            )
-            .unwrap();
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_none()
+        write_while_another_commits(
+            &store,
+            &path,
+            "DELETE FROM sessions WHERE id = 'id-a'",
+            "UPDATE sessions SET last_seen_at = 5 WHERE id = 'id-b'",
         );
+        assert!(!serves(&store, "a").await);
     }
 
     #[tokio::test]
     async fn the_cache_stays_exact_through_checkpoints_and_log_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let store = SqliteStore::open_file(&path).unwrap();
-        UserStore::create(&store, &user("u1")).await.unwrap();
-        store.insert(&session("a", "u1")).await.unwrap();
+        let (path, store) = with_cached_session(&dir).await;
         let wal_len = || {
             std::fs::metadata(dir.path().join("t.db-wal"))
                 .unwrap()
@@ -471,12 +445,6 @@ mod tests {
             })
             .unwrap();
         assert_eq!(wal_len(), 0);
-        assert!(
-            store
-                .get_joined(&token_digest("a"))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!serves(&store, "a").await);
     }
 }
