@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 
-use super::cookie::session_cookie;
 use crate::config::{CorsOrigins, Settings};
 use crate::service::ServiceError;
 
@@ -28,9 +27,13 @@ pub fn refuse_cross_site(
 /// (`Sec-Fetch-Site: cross-site` with `Sec-Fetch-Mode: navigate`): login CSRF, which would sign
 /// the victim in to the attacker's account. Logins by script (`fetch`, which CORS governs) and
 /// by clients that send no such headers are not affected.
+///
+/// `with_cookie` says whether the login request carries a session cookie (the login reads it
+/// once, for the session it ends).
 pub fn refuse_cross_site_login(
     headers: &HeaderMap,
     settings: &Settings,
+    with_cookie: bool,
 ) -> Result<(), ServiceError> {
     let header_is = |name: &str, value: &[u8]| {
         headers
@@ -41,7 +44,7 @@ pub fn refuse_cross_site_login(
         tracing::warn!(target: "audit", event = "csrf_refused", "cross-site login form refused");
         return Err(ServiceError::Forbidden);
     }
-    if session_cookie(headers, &settings.session_name).is_some() {
+    if with_cookie {
         return refuse_cross_site(&Method::POST, headers, settings);
     }
     Ok(())

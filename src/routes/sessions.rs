@@ -38,7 +38,8 @@ pub async fn login(
     if !state.settings.auth_type.uses_sessions() {
         return Err(ServiceError::NotFound.into());
     }
-    refuse_cross_site_login(&headers, &state.settings)?;
+    let previous = session_cookie(&headers, &state.settings.session_name);
+    refuse_cross_site_login(&headers, &state.settings, previous.is_some())?;
     // Spaces around the email (a form filled by hand) are not part of it; the password is
     // taken exactly as sent.
     let email = body.email.required("email")?;
@@ -54,7 +55,6 @@ pub async fn login(
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
     };
-    let previous = session_cookie(&headers, &state.settings.session_name);
     let (user, token) = state
         .service
         .login(email, password, previous, client)
