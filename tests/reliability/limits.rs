@@ -7,7 +7,14 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::server::Server;
+use crate::server::on_sqlite;
+
+/// A login whose body is cut after its first field; [`REST_OF_LOGIN`] completes it.
+const HALF_SENT_LOGIN: &[u8] = b"POST /api/v1/auth_session/login HTTP/1.1\r\nHost: x\r\n\
+    Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 33\r\n\r\nemail=a%40b.io&";
+
+/// The rest of [`HALF_SENT_LOGIN`]'s body (a wrong password: the answer is 401).
+const REST_OF_LOGIN: &[u8] = b"password=wrong-pw!";
 
 /// How a raw connection ended, seen from the client.
 #[derive(Debug)]
@@ -79,13 +86,7 @@ fn p99(mut v: Vec<Duration>) -> Duration {
 #[tokio::test]
 async fn slow_heads_and_slow_bodies_are_closed_within_their_timeouts_while_status_stays_fast() {
     let _one = crate::exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("s.db").display());
-    let server = Server::start(&[
-        ("DATABASE_URL", &db),
-        ("HEADER_READ_TIMEOUT", "2"),
-        ("BODY_READ_TIMEOUT", "2"),
-    ]);
+    let (_dir, server) = on_sqlite(&[("HEADER_READ_TIMEOUT", "2"), ("BODY_READ_TIMEOUT", "2")]);
     let addr = server.addr;
     let every = Duration::from_millis(400);
     let give_up = Duration::from_secs(10);
@@ -142,13 +143,7 @@ async fn slow_heads_and_slow_bodies_are_closed_within_their_timeouts_while_statu
 #[tokio::test]
 async fn idle_and_silent_connections_are_closed_and_a_live_one_is_kept() {
     let _one = crate::exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("s.db").display());
-    let server = Server::start(&[
-        ("DATABASE_URL", &db),
-        ("HEADER_READ_TIMEOUT", "1"),
-        ("KEEPALIVE_TIMEOUT", "2"),
-    ]);
+    let (_dir, server) = on_sqlite(&[("HEADER_READ_TIMEOUT", "1"), ("KEEPALIVE_TIMEOUT", "2")]);
     let request = b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
 
     // A connection that never sends anything is closed after the header timeout.
@@ -200,9 +195,7 @@ async fn idle_and_silent_connections_are_closed_and_a_live_one_is_kept() {
 #[tokio::test]
 async fn at_the_connection_cap_idle_and_silent_connections_make_room_and_busy_ones_stay() {
     let _one = crate::exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("s.db").display());
-    let server = Server::start(&[("DATABASE_URL", &db), ("MAX_CONNECTIONS", "20")]);
+    let (_dir, server) = on_sqlite(&[("MAX_CONNECTIONS", "20")]);
     let request = b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut buf = [0u8; 1024];
 
@@ -210,12 +203,7 @@ async fn at_the_connection_cap_idle_and_silent_connections_make_room_and_busy_on
     let mut busy = Vec::new();
     for _ in 0..5 {
         let mut s = TcpStream::connect(server.addr).await.unwrap();
-        s.write_all(
-            b"POST /api/v1/auth_session/login HTTP/1.1\r\nHost: x\r\n\
-              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 33\r\n\r\nemail=a%40b.io&",
-        )
-        .await
-        .unwrap();
+        s.write_all(HALF_SENT_LOGIN).await.unwrap();
         busy.push(s);
     }
     // Ten idle keep-alive connections and five that never said a word fill the cap.
@@ -246,7 +234,7 @@ async fn at_the_connection_cap_idle_and_silent_connections_make_room_and_busy_on
     );
     // The half-sent requests complete and are answered.
     for mut s in busy {
-        s.write_all(b"password=wrong-pw!").await.unwrap();
+        s.write_all(REST_OF_LOGIN).await.unwrap();
         let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
             .await
             .expect("no answer to a request in flight")
@@ -273,9 +261,7 @@ async fn at_the_connection_cap_idle_and_silent_connections_make_room_and_busy_on
 #[tokio::test]
 async fn an_answer_before_the_body_says_connection_close_and_a_pooling_client_carries_on() {
     let _one = crate::exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("s.db").display());
-    let server = Server::start(&[("DATABASE_URL", &db)]);
+    let (_dir, server) = on_sqlite(&[]);
     let http = reqwest::Client::new();
     let status = server.url("/status");
 
@@ -313,9 +299,7 @@ async fn an_answer_before_the_body_says_connection_close_and_a_pooling_client_ca
 #[tokio::test]
 async fn sigterm_with_slow_clients_open_exits_within_the_shutdown_timeout() {
     let _one = crate::exclusive().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("s.db").display());
-    let server = Server::start(&[("DATABASE_URL", &db), ("SHUTDOWN_TIMEOUT", "3")]);
+    let (_dir, server) = on_sqlite(&[("SHUTDOWN_TIMEOUT", "3")]);
     let addr = server.addr;
     let every = Duration::from_millis(300);
     let give_up = Duration::from_secs(20);
@@ -336,18 +320,12 @@ async fn sigterm_with_slow_clients_open_exits_within_the_shutdown_timeout() {
     }
     // A request whose body is still arriving when SIGTERM comes gets its answer.
     let mut in_flight = TcpStream::connect(addr).await.unwrap();
-    in_flight
-        .write_all(
-            b"POST /api/v1/auth_session/login HTTP/1.1\r\nHost: x\r\n\
-              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 33\r\n\r\nemail=a%40b.io&",
-        )
-        .await
-        .unwrap();
+    in_flight.write_all(HALF_SENT_LOGIN).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let finish = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        in_flight.write_all(b"password=wrong-pw!").await.unwrap();
+        in_flight.write_all(REST_OF_LOGIN).await.unwrap();
         let mut answer = Vec::new();
         let _ = in_flight.read_to_end(&mut answer).await;
         String::from_utf8_lossy(&answer).into_owned()

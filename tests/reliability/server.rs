@@ -138,6 +138,17 @@ impl Drop for Server {
     }
 }
 
+/// A `sesame serve` on a new SQLite file in a temporary directory (kept as long as the
+/// returned directory lives), with `env` on top.
+pub fn on_sqlite(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let mut all = vec![("DATABASE_URL", db.as_str())];
+    all.extend_from_slice(env);
+    let server = Server::start(&all);
+    (dir, server)
+}
+
 /// Makes an administrator with the command line on the database of `env`.
 pub fn create_admin(env: &[(&str, &str)], email: &str, password: &str) {
     let mut cmd = crate::support::sesame_command();

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::server::Server;
+use crate::server::on_sqlite;
 
 /// The bound the log must stay under (docs/RELIABILITY.md states it).
 const WAL_BOUND: u64 = 8 * 1024 * 1024;
@@ -15,10 +15,8 @@ const WAL_PER_LOGIN: u64 = 16 * 1024;
 async fn the_write_ahead_log_stays_bounded_over_a_minute_of_failed_logins() {
     let _one = crate::exclusive().await;
     let secs = crate::env_number("WAL_SECS", 60);
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, server) = on_sqlite(&[("THROTTLE_ADDRESS_FREE", "0")]);
     let path = dir.path().join("s.db");
-    let db = format!("sqlite://{}", path.display());
-    let server = Server::start(&[("DATABASE_URL", &db), ("THROTTLE_ADDRESS_FREE", "0")]);
     let wal = dir.path().join("s.db-wal");
     let done = Instant::now() + Duration::from_secs(secs);
     let mut workers = Vec::new();
