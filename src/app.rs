@@ -18,6 +18,7 @@ use tower_http::normalize_path::NormalizePathLayer;
 use crate::auth::password::Passwords;
 use crate::clock::Clock;
 use crate::config::{AuthType, CorsOrigins, Settings};
+use crate::domain::Secret;
 use crate::edge::EdgeLayer;
 use crate::metrics::Metrics;
 use crate::routes::{self, AppState};
@@ -69,6 +70,7 @@ impl App {
             auth_type: settings.auth_type,
             expiry: settings.expiry(),
             metrics: Arc::new(Metrics::default()),
+            setup: Arc::default(),
         };
         Ok(Self {
             service,
@@ -94,6 +96,7 @@ impl App {
             auth_type: AuthType::SessionDb,
             expiry: self.settings.stored_session_expiry(),
             metrics: self.service.metrics().clone(),
+            setup: self.service.setup.clone(),
         })
     }
 
@@ -102,14 +105,23 @@ impl App {
         AppState::new(self.service.clone(), self.settings.clone())
     }
 
-    /// The HTTP service: routes, CORS, tracing, and the edge work (request ids, security
-    /// headers, metrics). Layers apply to every route and the fallback, innermost first.
+    /// The HTTP service: routes (CORS on the API, not on forward auth), the body limit, and the
+    /// edge work (request ids, tracing, security headers, metrics). Layers apply to every route
+    /// and the fallback, innermost first.
     pub fn http(&self) -> anyhow::Result<axum::Router> {
-        let router = routes::router(self.state())
+        let edge = EdgeLayer::new(self.service.metrics().clone());
+        let api = routes::router(self.state())
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&self.settings.cors)?)
-            .layer(EdgeLayer::new(self.service.metrics().clone()));
-        Ok(router)
+            .layer(edge.clone());
+        // Forward authentication is answered before the CORS layer can see it (its copy in
+        // the API router, there for the description, is never reached).
+        let forward = routes::forward_router(self.state())
+            .layer(edge)
+            .into_service::<axum::body::Body>();
+        Ok(axum::Router::new()
+            .route_service(routes::VERIFY_PATH, forward)
+            .fallback_service(api))
     }
 }
 
@@ -250,11 +262,16 @@ pub async fn start(
     shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) -> anyhow::Result<Running> {
     let limits = limits(&settings)?;
-    let app = App::build(settings, clock).await?;
-    let listener = TcpListener::bind(app.settings.addr)
+    // Bound first, so that the address the app knows is the real one (port 0 resolved); no
+    // connection is accepted before everything below is ready.
+    let listener = TcpListener::bind(settings.addr)
         .await
-        .with_context(|| format!("binding {}", app.settings.addr))?;
+        .with_context(|| format!("binding {}", settings.addr))?;
     let addr = listener.local_addr()?;
+    let mut settings = settings;
+    settings.addr = addr;
+    let app = App::build(settings, clock).await?;
+    bootstrap_admin(&app).await?;
     let http = NormalizePathLayer::trim_trailing_slash().layer(app.http()?);
     let (stop_tx, stop_rx) = watch::channel(false);
     if let Some(external) = shutdown {
@@ -304,6 +321,7 @@ pub async fn start(
         max_connections = limits.max_connections,
         "sesame listening"
     );
+    open_setup(&app, addr).await?;
     if app.settings.auth_type == AuthType::None {
         tracing::warn!(
             "AUTH_TYPE=none: nothing is checked; every request is allowed (development only)"
@@ -319,6 +337,69 @@ pub async fn start(
 }
 
 /// Resolves once `stop` says so (or its sender is gone).
+/// Unattended installs: makes the administrator of `SESAME_ADMIN_EMAIL`, with the password
+/// read from `SESAME_ADMIN_PASSWORD_FILE`, when there is none yet (before serving: a missing
+/// file or a refused password stops start-up).
+async fn bootstrap_admin(app: &App) -> anyhow::Result<()> {
+    let Some(boot) = &app.settings.admin_bootstrap else {
+        return Ok(());
+    };
+    let password = read_password_file(&boot.password_file)?;
+    match app.service.bootstrap_admin(&boot.email, password).await {
+        Ok(Some(user)) => {
+            tracing::info!(user_id = %user.id, email = %user.email, "first administrator created from SESAME_ADMIN_EMAIL");
+        }
+        Ok(None) => {
+            tracing::info!("an administrator exists: SESAME_ADMIN_EMAIL is left as it is");
+        }
+        Err(e) => anyhow::bail!("SESAME_ADMIN_EMAIL: {e}"),
+    }
+    Ok(())
+}
+
+/// The password in `path`: the whole file but one trailing newline (`\n` or `\r\n`), the way
+/// secrets files are usually written.
+fn read_password_file(path: &std::path::Path) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("SESAME_ADMIN_PASSWORD_FILE: reading {}", path.display()))?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        anyhow::bail!(
+            "SESAME_ADMIN_PASSWORD_FILE: {} holds no password",
+            path.display()
+        );
+    }
+    Ok(Secret::new(password.to_owned()))
+}
+
+/// First run: when no administrator exists, logs (once, at warn) the one-time setup link for
+/// the address just bound.
+async fn open_setup(app: &App, addr: SocketAddr) -> anyhow::Result<()> {
+    if app.settings.auth_type == AuthType::None {
+        return Ok(());
+    }
+    if let Some(token) = app.service.open_setup().await? {
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let url = format!(
+            "http://{host}:{}/setup?token={}",
+            addr.port(),
+            token.expose()
+        );
+        tracing::warn!(
+            setup_url = %url,
+            "no administrator yet: open this one-time link to create one (a new link is made at each start until then)"
+        );
+    }
+    Ok(())
+}
+
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }

@@ -19,6 +19,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use url::Url;
+
+use crate::auth::redirect::AllowedHosts;
 use crate::domain::{Expiry, Policy};
 
 /// One configuration variable, as declared once in [`VARIABLES`].
@@ -171,6 +174,18 @@ variables! {
     MAX_CONNECTIONS max_connections: String = "0";
     /// Seconds SIGTERM waits for requests in flight before closing the connections left
     SHUTDOWN_TIMEOUT shutdown_timeout: String = "10";
+    /// Domain of the session cookie (e.g. example.com), so one sign-in covers every subdomain
+    SESSION_COOKIE_DOMAIN session_cookie_domain: Option<String>;
+    /// Hosts or .suffix domains that may be redirect targets and forward-auth origins, comma separated
+    FORWARD_AUTH_ALLOWED_HOSTS forward_auth_allowed_hosts: Option<String>;
+    /// sesame's address as browsers reach it (http://localhost:API_PORT when unset)
+    PUBLIC_URL public_url: Option<String>;
+    /// Where forward auth sends an unauthenticated browser (PUBLIC_URL/signin when unset)
+    SIGNIN_URL signin_url: Option<String>;
+    /// Unattended first run: make this email the first administrator (with SESAME_ADMIN_PASSWORD_FILE)
+    SESAME_ADMIN_EMAIL sesame_admin_email: Option<String>;
+    /// A file holding that administrator's password (one trailing newline is not part of it)
+    SESAME_ADMIN_PASSWORD_FILE sesame_admin_password_file: Option<String>;
 }
 
 /// How requests are authenticated (`AUTH_TYPE`).
@@ -285,6 +300,26 @@ pub struct Settings {
     pub max_connections: Option<usize>,
     /// `SHUTDOWN_TIMEOUT`.
     pub shutdown_timeout: Duration,
+    /// `SESAME_ADMIN_EMAIL` and `SESAME_ADMIN_PASSWORD_FILE`, when both are set.
+    pub admin_bootstrap: Option<AdminBootstrap>,
+    /// `SESSION_COOKIE_DOMAIN`, if set (lower case, no leading dot).
+    pub cookie_domain: Option<String>,
+    /// `FORWARD_AUTH_ALLOWED_HOSTS`.
+    pub allowed_hosts: AllowedHosts,
+    /// `PUBLIC_URL`, if set (without a trailing slash).
+    pub public_url: Option<Url>,
+    /// `SIGNIN_URL`, if set.
+    pub signin_url: Option<Url>,
+}
+
+/// The unattended first administrator: an email, and the file its password is read from at
+/// start-up (never from a plain variable, never printed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminBootstrap {
+    /// `SESAME_ADMIN_EMAIL`.
+    pub email: String,
+    /// `SESAME_ADMIN_PASSWORD_FILE`.
+    pub password_file: PathBuf,
 }
 
 /// A configuration value that does not parse; names the variable.
@@ -546,6 +581,81 @@ fn parse_metrics_addr(value: Option<&str>) -> Result<Option<SocketAddr>, ConfigE
     }
 }
 
+fn parse_admin_bootstrap(
+    email: Option<&str>,
+    file: Option<&str>,
+) -> Result<Option<AdminBootstrap>, ConfigError> {
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    let file = file.map(str::trim).filter(|f| !f.is_empty());
+    match (email, file) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(bad(
+            "SESAME_ADMIN_PASSWORD_FILE",
+            "must be set with SESAME_ADMIN_EMAIL (the password is read from a file, never from a variable)",
+        )),
+        (None, Some(_)) => Err(bad(
+            "SESAME_ADMIN_EMAIL",
+            "must be set with SESAME_ADMIN_PASSWORD_FILE",
+        )),
+        (Some(email), Some(file)) => {
+            crate::domain::validate_email(email)
+                .map_err(|e| bad("SESAME_ADMIN_EMAIL", format!("{email:?}: {e}")))?;
+            Ok(Some(AdminBootstrap {
+                email: email.to_owned(),
+                password_file: PathBuf::from(file),
+            }))
+        }
+    }
+}
+
+/// `SESSION_COOKIE_DOMAIN`: a host name (a leading dot is dropped, as browsers do); a
+/// `__Host-` cookie may not have one.
+fn parse_cookie_domain(value: Option<&str>, name: &str) -> Result<Option<String>, ConfigError> {
+    let Some(domain) = value.map(str::trim).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let domain = domain.strip_prefix('.').unwrap_or(domain);
+    let hosts =
+        AllowedHosts::parse(domain).map_err(|e| bad("SESSION_COOKIE_DOMAIN", e.to_string()))?;
+    if hosts.is_empty() || domain.contains(',') {
+        return Err(bad(
+            "SESSION_COOKIE_DOMAIN",
+            format!("{domain:?} is not one host name"),
+        ));
+    }
+    if name.starts_with("__Host-") {
+        return Err(bad(
+            "SESSION_COOKIE_DOMAIN",
+            "a __Host- cookie (SESSION_NAME) cannot have a Domain",
+        ));
+    }
+    Ok(Some(domain.to_ascii_lowercase()))
+}
+
+/// An absolute `http`/`https` URL without user name, query or fragment (`PUBLIC_URL`,
+/// `SIGNIN_URL`).
+fn parse_base_url(variable: &'static str, value: Option<&str>) -> Result<Option<Url>, ConfigError> {
+    let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let url = Url::parse(text).map_err(|e| bad(variable, format!("{text:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad(
+            variable,
+            format!(
+                "{text:?} must be an http(s) URL like https://auth.example.com, without credentials, query or fragment"
+            ),
+        ));
+    }
+    Ok(Some(url))
+}
+
 /// `MAX_CONNECTIONS`; 0 is `None` (derived from the open-file limit).
 fn parse_max_connections(value: &str) -> Result<Option<usize>, ConfigError> {
     Ok(match parse_count("MAX_CONNECTIONS", value)? {
@@ -578,7 +688,23 @@ impl Settings {
         )?);
         let metrics_addr = parse_metrics_addr(raw.metrics_addr.as_deref())?;
         let max_connections = parse_max_connections(&raw.max_connections)?;
+        let admin_bootstrap = parse_admin_bootstrap(
+            raw.sesame_admin_email.as_deref(),
+            raw.sesame_admin_password_file.as_deref(),
+        )?;
+        let cookie_domain =
+            parse_cookie_domain(raw.session_cookie_domain.as_deref(), &raw.session_name)?;
+        let allowed_hosts =
+            AllowedHosts::parse(raw.forward_auth_allowed_hosts.as_deref().unwrap_or(""))
+                .map_err(|e| bad("FORWARD_AUTH_ALLOWED_HOSTS", e.to_string()))?;
+        let public_url = parse_base_url("PUBLIC_URL", raw.public_url.as_deref())?;
+        let signin_url = parse_base_url("SIGNIN_URL", raw.signin_url.as_deref())?;
         Ok(Self {
+            cookie_domain,
+            allowed_hosts,
+            public_url,
+            signin_url,
+            admin_bootstrap,
             header_read_timeout: parse_seconds("HEADER_READ_TIMEOUT", &raw.header_read_timeout)?,
             body_read_timeout: parse_seconds("BODY_READ_TIMEOUT", &raw.body_read_timeout)?,
             keepalive_timeout: parse_seconds("KEEPALIVE_TIMEOUT", &raw.keepalive_timeout)?,
@@ -602,6 +728,24 @@ impl Settings {
             store_startup_timeout,
             metrics_addr,
         })
+    }
+
+    /// sesame's address as browsers reach it, without a trailing slash: `PUBLIC_URL`, or
+    /// `http://localhost:<port>`.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://localhost:{}", self.addr.port()),
+        }
+    }
+
+    /// Where forward authentication sends a browser to sign in: `SIGNIN_URL`, or
+    /// `PUBLIC_URL/`.
+    pub fn signin_url(&self) -> String {
+        match &self.signin_url {
+            Some(url) => url.as_str().to_owned(),
+            None => format!("{}/", self.public_base()),
+        }
     }
 
     /// The lifetimes that apply to sessions under this configuration's `AUTH_TYPE`.

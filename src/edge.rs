@@ -170,8 +170,11 @@ where
         if let Some(id) = this.id.take() {
             headers.insert(REQUEST_ID.clone(), id);
         }
-        // Answers carry user data and sessions: never cached, never sniffed.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // Answers carry user data and sessions: never cached, never sniffed. Only the web
+        // front's static assets say otherwise (they hold no user data).
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

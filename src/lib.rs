@@ -32,3 +32,5 @@ pub mod service;
 pub mod store;
 /// Structured logging.
 pub mod telemetry;
+/// The embedded web front and the API's description.
+pub mod web;

@@ -29,10 +29,11 @@ pub fn session_set_cookie(
     settings: &Settings,
     token: Option<&str>,
 ) -> Result<HeaderValue, ServiceError> {
-    let secure = if settings.cookie_secure {
-        "; Secure"
-    } else {
-        ""
+    let secure = match (settings.cookie_secure, &settings.cookie_domain) {
+        (true, Some(domain)) => format!("; Secure; Domain={domain}"),
+        (false, Some(domain)) => format!("; Domain={domain}"),
+        (true, None) => "; Secure".to_owned(),
+        (false, None) => String::new(),
     };
     let value = match token {
         Some(token) => {

@@ -28,15 +28,10 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, ApiError> {
         let settings = &state.settings;
-        let token = session_cookie(&parts.headers, &settings.session_name);
-        if token.is_some() {
+        let creds = credentials(parts, settings);
+        if creds.session_token.is_some() {
             refuse_cross_site(&parts.method, &parts.headers, settings)?;
         }
-        let creds = Credentials {
-            authorization: authorization(parts, settings.auth_type),
-            session_token: token,
-            client_ip: client_ip_of(parts, settings),
-        };
         match state.service.authenticate(creds).await {
             Ok(auth) => Ok(Self(auth)),
             Err(ServiceError::NoCredentials) if settings.auth_type == AuthType::Basic => {
@@ -47,8 +42,20 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The credentials a request carries, as `AUTH_TYPE` reads them.
+pub fn credentials<'a>(
+    parts: &'a axum::http::request::Parts,
+    settings: &crate::config::Settings,
+) -> Credentials<'a> {
+    Credentials {
+        authorization: authorization(parts, settings.auth_type),
+        session_token: session_cookie(&parts.headers, &settings.session_name),
+        client_ip: client_ip_of(parts, settings),
+    }
+}
+
 /// The challenge a 401 carries under `basic_auth` (RFC 7617).
-const BASIC_CHALLENGE: &str = "Basic realm=\"sesame\", charset=\"UTF-8\"";
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"sesame\", charset=\"UTF-8\"";
 
 /// The `Authorization` header as the service takes it: read as Basic credentials under
 /// `basic_auth` only. An empty header is no credentials at all (401), as the original answers.

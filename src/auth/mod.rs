@@ -10,3 +10,5 @@ pub mod cookie;
 pub mod csrf;
 pub mod gate;
 pub mod password;
+pub mod redirect;
+pub mod verify;

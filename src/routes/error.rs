@@ -9,6 +9,8 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::service::ServiceError;
 use crate::store::StoreError;
@@ -134,11 +136,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The body of every error answer, whatever its status: `{"error": message}`, with a `detail`
+/// when there is more to say. Clients of the original API match on `error` alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"error": "Not found"}))]
+pub struct ErrorBody<'a> {
+    // `detail` comes first so that the bytes stay those of a sorted JSON object, as they
+    // always were.
+    /// More about what was wrong, for people (what the route expected instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub detail: Option<&'a str>,
+    /// The message clients match on: `Unauthorized`, `Forbidden`, `Not found`, `Wrong format`,
+    /// `email missing`, ...
+    pub error: &'a str,
+}
+
 /// A `{"error": msg}` response (with `"detail"` when given) with the given status.
 pub fn json_error(status: StatusCode, msg: &str, detail: Option<&str>) -> Response {
-    let body = match detail {
-        Some(detail) => serde_json::json!({ "error": msg, "detail": detail }),
-        None => serde_json::json!({ "error": msg }),
-    };
+    let body = ErrorBody { detail, error: msg };
     (status, axum::Json(body)).into_response()
 }

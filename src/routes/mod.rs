@@ -1,9 +1,17 @@
 //! The HTTP API: the router, and one file per resource of thin handlers (extract, call the
 //! service, map), with what they share in files of their own: the state, the extractors, the
 //! views and the one mapping of errors to statuses.
+//!
+//! Every API route is registered through utoipa-axum's [`OpenApiRouter`] with [`routes!`],
+//! which takes the path and the methods from the handler's own `#[utoipa::path]` annotation:
+//! the route served and the operation described are one declaration, so a route cannot be
+//! served undescribed, or described at a path or method other than the one it answers
+//! (`GET /api/v1/openapi.json`, see [`crate::web::openapi`]). There is no plain `.route(`
+//! in this file, and a test keeps it so.
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use error::ApiError;
 pub use state::AppState;
@@ -12,43 +20,60 @@ pub mod error;
 pub mod extract;
 pub mod index;
 pub mod sessions;
+pub mod setup;
 pub mod state;
 pub mod users;
 pub mod view;
 
-/// The API's routes. Protected handlers take the [`Auth`] extractor, which is the gate;
-/// public ones (status, readiness, metrics, the error pages, login) do not.
-pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
-    if state.settings.metrics_addr.is_none() {
-        router = router.route("/metrics", get(index::metrics));
+/// The API's routes, each with its description. Protected handlers take the
+/// [`Auth`](crate::auth::gate::Auth) extractor, which is the gate; public ones (status,
+/// readiness, metrics, the error pages, login, setup) do not. `/metrics` is here unless it is
+/// served on an address of its own (`METRICS_ADDR`).
+pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
+    let mut api = OpenApiRouter::with_openapi(crate::web::openapi::base());
+    if metrics_here {
+        api = api.routes(routes!(index::metrics));
     }
-    router
-        .route("/api/v1/status", get(index::status))
-        .route("/api/v1/health/ready", get(index::ready))
-        .route("/api/v1/stats", get(index::stats))
-        .route("/api/v1/unauthorized", get(index::unauthorized))
-        .route("/api/v1/forbidden", get(index::forbidden))
-        .route("/api/v1/users", get(users::list).post(users::create))
-        .route(
-            "/api/v1/users/{id}",
-            get(users::show).put(users::update).delete(users::remove),
-        )
-        .route("/api/v1/users/me/password", put(users::change_password))
-        .route(
-            "/api/v1/users/me/sessions",
-            get(sessions::list_mine).delete(sessions::revoke_my_others),
-        )
-        .route(
-            "/api/v1/users/me/sessions/{id}",
-            delete(sessions::revoke_mine),
-        )
-        .route(
-            "/api/v1/users/{id}/sessions",
-            delete(sessions::revoke_all_of_user),
-        )
-        .route("/api/v1/auth_session/login", post(sessions::login))
-        .route("/api/v1/auth_session/logout", delete(sessions::logout))
+    api.routes(routes!(index::status))
+        .routes(routes!(index::ready))
+        .routes(routes!(index::stats))
+        .routes(routes!(index::unauthorized))
+        .routes(routes!(index::forbidden))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::show, users::update, users::remove))
+        .routes(routes!(users::change_password))
+        .routes(routes!(sessions::list_mine, sessions::revoke_my_others))
+        .routes(routes!(sessions::revoke_mine))
+        .routes(routes!(sessions::revoke_all_of_user))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(setup::create))
+        .routes(routes!(crate::auth::verify::redirect_target))
+}
+
+/// Forward authentication: `/api/v1/auth/verify`, every method.
+pub fn forward() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(crate::auth::verify::verify))
+}
+
+/// The path of forward authentication.
+pub const VERIFY_PATH: &str = "/api/v1/auth/verify";
+
+/// Forward authentication alone, for the app to serve outside the CORS layer: a CORS layer
+/// answers a preflight-looking `OPTIONS` itself, before any credentials are checked, and a
+/// proxy (Traefik forwards the original method) would take that 200 as a yes.
+pub fn forward_router(state: AppState) -> Router {
+    let (router, _) = forward().split_for_parts();
+    router.with_state(state)
+}
+
+/// The whole HTTP surface: the API (and its description at `/api/v1/openapi.json`, rendered
+/// at `/api/docs`), the web front, and the JSON answers for unknown routes (404) and wrong
+/// methods (405).
+pub fn router(state: AppState) -> Router {
+    let api = api(state.settings.metrics_addr.is_none()).merge(forward());
+    crate::web::openapi::with_document(api)
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -56,8 +81,10 @@ pub fn router(state: AppState) -> Router {
 
 /// The metrics router for `METRICS_ADDR`: `/metrics` alone.
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(index::metrics))
+    let (router, _) = OpenApiRouter::new()
+        .routes(routes!(index::metrics))
+        .split_for_parts();
+    router
         .fallback(|| async { ApiError::NoRoute })
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::auth::cookie::session_set_cookie;
@@ -12,21 +13,44 @@ use crate::domain::{User, format_timestamp};
 use crate::service::ServiceError;
 
 /// A user as the API shows it: never a password or a hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserView<'a> {
+    /// The user's id (a UUID, or the original system's id for imported users).
     id: &'a str,
+    /// The email address, unique ignoring case.
     email: &'a str,
+    /// First name, if any.
+    #[schema(required = true)]
     first_name: Option<&'a str>,
+    /// Last name, if any.
+    #[schema(required = true)]
     last_name: Option<&'a str>,
+    /// When the user was created, UTC.
+    #[schema(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$",
+        example = "2024-01-01T00:00:00"
+    )]
     created_at: String,
+    /// When the user was last changed, UTC.
+    #[schema(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$",
+        example = "2024-01-01T00:00:00"
+    )]
     updated_at: String,
+    /// Whether the user is an administrator.
     is_admin: bool,
 }
+
+/// The empty answer `{}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Empty, example = json!({}))]
+pub struct Empty {}
 
 /// The empty answer `{}`; with `end_session`, it also expires the session cookie (the session
 /// the request came with has just ended).
 pub fn empty_answer(settings: &Settings, end_session: bool) -> Result<Response, ApiError> {
-    let mut resp = axum::Json(serde_json::json!({})).into_response();
+    let mut resp = axum::Json(Empty {}).into_response();
     if end_session {
         resp.headers_mut()
             .insert(header::SET_COOKIE, session_set_cookie(settings, None)?);

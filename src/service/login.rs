@@ -30,6 +30,7 @@ impl Service {
             return Ok(Authenticated {
                 principal: Principal::Anonymous,
                 session: None,
+                current: None,
             });
         }
         if creds.authorization.is_none() && creds.session_token.is_none() {
@@ -48,17 +49,19 @@ impl Service {
                 Ok(Authenticated {
                     principal: Principal::User(Arc::new(user)),
                     session: None,
+                    current: None,
                 })
             }
             AuthType::Session | AuthType::SessionExp | AuthType::SessionDb => {
                 let token = creds.session_token.ok_or(ServiceError::Forbidden)?;
-                let (user, digest) = self
+                let (user, digest, session) = self
                     .resolve_session(token)
                     .await?
                     .ok_or(ServiceError::Forbidden)?;
                 Ok(Authenticated {
                     principal: Principal::User(user),
                     session: Some(digest),
+                    current: Some(session),
                 })
             }
             AuthType::Deny | AuthType::None => Err(ServiceError::Forbidden),
@@ -70,7 +73,7 @@ impl Service {
     async fn resolve_session(
         &self,
         token: &str,
-    ) -> Result<Option<(Arc<User>, Digest32)>, ServiceError> {
+    ) -> Result<Option<(Arc<User>, Digest32, Arc<Session>)>, ServiceError> {
         let store = self.sessions()?;
         let digest = token_digest(token);
         let Some((session, joined)) = store.get_joined(&digest).await? else {
@@ -89,7 +92,7 @@ impl Service {
             JoinedUser::Gone => None,
             JoinedUser::NotHere => self.users.get_shared(&session.user_id).await?,
         };
-        Ok(user.map(|u| (u, digest)))
+        Ok(user.map(|u| (u, digest, session)))
     }
 
     /// The user with this email if `password` is theirs, under throttling: a throttled account
@@ -156,6 +159,17 @@ impl Service {
         if let Some(previous) = previous_token {
             store.delete(&token_digest(previous)).await?;
         }
+        let token = self.start_session(&user, client, now).await?;
+        Ok((user, token))
+    }
+
+    /// Starts a new session for `user` (whose credentials were checked) and returns its token.
+    pub(super) async fn start_session(
+        &self,
+        user: &User,
+        client: ClientInfo,
+        now: i64,
+    ) -> Result<Secret, ServiceError> {
         let token = new_token().map_err(|e| ServiceError::Internal(format!("OS random: {e}")))?;
         let session = Session {
             id: new_id(),
@@ -166,9 +180,9 @@ impl Service {
             ip: client.ip,
             user_agent: client.user_agent,
         };
-        store.insert(&session).await?;
+        self.sessions()?.insert(&session).await?;
         tracing::info!(target: "audit", event = "login", user_id = %user.id, session_id = %session.id, "login");
-        Ok((user, token))
+        Ok(token)
     }
 
     /// Logs out: deletes the session server-side.

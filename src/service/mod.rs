@@ -6,6 +6,7 @@
 //! - `login`: the gate's decision, password checks, login and logout;
 //! - `sessions`: listing and revoking sessions, sweeping expired ones;
 //! - `users`: users and passwords;
+//! - `setup`: the first-run setup link and the unattended first administrator;
 //! - `throttle`: growing delays after failed attempts;
 //! - `error`: [`ServiceError`].
 //!
@@ -16,12 +17,16 @@ mod error;
 mod import;
 mod login;
 mod sessions;
+mod setup;
+mod setup_link;
 pub mod throttle;
 mod types;
 mod users;
 
 pub use error::ServiceError;
+pub use setup::SetupDone;
+pub use setup_link::SetupLink;
 pub use types::{
-    Authenticated, Authorization, ClientInfo, Credentials, NewUser, Principal, Service,
+    Authenticated, Authorization, ClientInfo, Credentials, NewUser, Page, Principal, Service,
     SessionInfo, UserChanges,
 };

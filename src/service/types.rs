@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::error::ServiceError;
+use super::setup_link::SetupLink;
 use super::throttle::Throttle;
 use crate::auth::password::Passwords;
 use crate::clock::Clock;
@@ -29,6 +30,8 @@ pub struct Authenticated {
     pub principal: Principal,
     /// The digest of the session it came with, for session schemes.
     pub session: Option<Digest32>,
+    /// That session as stored (its public handle, when it began), for session schemes.
+    pub current: Option<Arc<Session>>,
 }
 
 impl Authenticated {
@@ -100,6 +103,15 @@ pub struct UserChanges {
     pub is_admin: Option<bool>,
 }
 
+/// One page of a list: its number (from 1) and how many items a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Which page, from 1.
+    pub number: usize,
+    /// Items per page.
+    pub size: usize,
+}
+
 /// Where a login came from, kept with the session.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -139,6 +151,8 @@ pub struct Service {
     pub expiry: Expiry,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// The first-run setup link, while one is open.
+    pub setup: Arc<SetupLink>,
 }
 
 impl Service {
@@ -224,6 +238,7 @@ impl Service {
             auth_type: AuthType::SessionDb,
             expiry: Expiry::default(),
             metrics: Arc::new(Metrics::default()),
+            setup: Arc::default(),
         }
     }
 }

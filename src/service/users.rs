@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::error::ServiceError;
-use super::types::{Authenticated, NewUser, Principal, Service, UserChanges};
+use super::types::{Authenticated, NewUser, Page, Principal, Service, UserChanges};
 use crate::domain::{Secret, User, email_key, new_id, validate_email, validate_password};
 
 /// The password policy for a user's new password: length, and not the email itself.
@@ -92,6 +92,40 @@ impl Service {
         Ok(self.users.list().await?)
     }
 
+    /// `GET /users?q=&page=&per_page=`: the users matching `search` (a substring of the email
+    /// or a name, ignoring case), in the store's order, one page of them, and how many match.
+    /// Users are filtered here rather than in the store: the teams sesame serves count their
+    /// users in thousands, which one read of the list answers in well under a millisecond.
+    pub async fn find_users(
+        &self,
+        actor: &Authenticated,
+        search: &str,
+        page: Page,
+    ) -> Result<(Vec<User>, usize), ServiceError> {
+        Self::require_admin(actor)?;
+        let needle = search.trim().to_lowercase();
+        let matches = |u: &User| {
+            needle.is_empty()
+                || [Some(&u.email), u.first_name.as_ref(), u.last_name.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s.to_lowercase().contains(&needle))
+        };
+        let found: Vec<User> = self
+            .users
+            .list()
+            .await?
+            .into_iter()
+            .filter(matches)
+            .collect();
+        let total = found.len();
+        let skip = page.number.saturating_sub(1).saturating_mul(page.size);
+        Ok((
+            found.into_iter().skip(skip).take(page.size).collect(),
+            total,
+        ))
+    }
+
     /// Every user, for the command line.
     pub async fn all_users(&self) -> Result<Vec<User>, ServiceError> {
         Ok(self.users.list().await?)
@@ -144,10 +178,24 @@ impl Service {
                 "email cannot be changed: PUT /users/{id} changes first_name and last_name",
             ));
         }
-        if changes.is_admin.is_some_and(|a| a != user.is_admin) {
-            return Err(ServiceError::invalid(
-                "is_admin cannot be changed here: use `sesame user set-admin`",
-            ));
+        if let Some(admin) = changes.is_admin.filter(|a| *a != user.is_admin) {
+            // Only an administrator changes the flag; the last one cannot drop it (nobody
+            // could make administrators again without the command line).
+            Self::require_admin(actor)?;
+            if !admin
+                && !self
+                    .users
+                    .list()
+                    .await?
+                    .iter()
+                    .any(|u| u.is_admin && u.id != user.id)
+            {
+                return Err(ServiceError::Conflict(
+                    "at least one administrator must remain",
+                ));
+            }
+            user.is_admin = admin;
+            tracing::info!(target: "audit", event = "admin_changed", user_id = %user.id, admin, by = actor.user().map_or("-", |u| u.id.as_str()), "admin flag changed");
         }
         if changes.first_name.is_some() {
             user.first_name = changes.first_name;

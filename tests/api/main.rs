@@ -5,14 +5,19 @@
 
 mod support;
 
+mod admin;
 mod architecture;
 mod cache;
 mod clock_edges;
 mod compat;
+mod forward_auth;
 mod gate;
+mod openapi;
 mod operations;
 mod process;
+mod proxies;
 mod security;
+mod setup;
 mod users;
 
 #[macro_use]

@@ -1,0 +1,695 @@
+// Browser tests of sesame's web front, against the real binary on a fresh SQLite database.
+//
+// SESAME_BIN names the binary. The browser is Debian's Chromium (CHROMIUM_PATH, default
+// /usr/bin/chromium) driven by playwright-core, which never downloads a browser of its own.
+// Every page is checked with axe-core (no serious or critical violation), at 1280x800 and at
+// 360x740 (no horizontal scroll), and photographed into target/screenshots/. Any Content
+// Security Policy violation, and any uncaught script error, fails the scenario it happens in.
+// The server's log is left in target/browser-tests-sesame.log.
+'use strict';
+
+const { test, before, after, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const { chromium } = require('playwright-core');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const SHOTS = path.join(REPO, 'target', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const COOKIE = '_my_session_id';
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 360, height: 740 };
+const ANDROID_UA =
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) ' +
+  'Chrome/126.0.0.0 Mobile Safari/537.36';
+const WINDOWS_FIREFOX_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
+const IPHONE_UA =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 ' +
+  '(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
+
+const ADMIN = { email: 'ada@example.com', password: 'correct horse battery', first: 'Ada', last: 'Lovelace' };
+const ADMIN_NEW_PASSWORD = 'a brand new passphrase';
+const BOB = { email: 'bob@example.com', password: 'bob passphrase 1', first: 'Bob', last: 'Marley' };
+
+let server; // { proc, base, setupUrl, log }
+let browser;
+const contexts = [];
+const cspViolations = [];
+const pageErrors = [];
+const checkedPages = []; // names of pages checked with axe
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+function startServer() {
+  const bin = process.env.SESAME_BIN;
+  assert.ok(bin, 'SESAME_BIN must name the sesame binary');
+  assert.ok(fs.existsSync(bin), `SESAME_BIN=${bin} does not exist`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sesame-browser-'));
+  // A clean environment: nothing of the caller's configuration leaks in.
+  const env = {
+    PATH: process.env.PATH || '/usr/bin:/bin',
+    API_HOST: '127.0.0.1',
+    API_PORT: '0',
+    DATABASE_URL: `sqlite://${dir}/sesame.db`,
+    AUTH_TYPE: 'session_db_auth',
+    LOG_FORMAT: 'json',
+    RUST_LOG: 'info',
+  };
+  const proc = spawn(bin, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const log = [];
+  return new Promise((resolve, reject) => {
+    let base = null;
+    let setupUrl = null;
+    let listenedAt = 0;
+    const fail = (why) => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      proc.kill('SIGKILL');
+      reject(new Error(`${why}\n--- server log ---\n${log.join('\n')}`));
+    };
+    const done = () => {
+      clearTimeout(timer);
+      clearInterval(poll);
+      resolve({ proc, base, setupUrl, log, dir });
+    };
+    const timer = setTimeout(() => fail('sesame did not start within 20 s'), 20000);
+    // The setup link is logged just after "sesame listening"; give it a moment.
+    const poll = setInterval(() => {
+      if (base && !setupUrl && Date.now() - listenedAt > 5000) {
+        fail('sesame is listening but logged no setup_url (the first-run setup link)');
+      }
+    }, 100);
+    proc.on('exit', (code, signal) => {
+      if (!setupUrl) fail(`sesame exited early (code ${code}, signal ${signal})`);
+    });
+    readline.createInterface({ input: proc.stderr }).on('line', (line) => {
+      log.push(line);
+      let event;
+      try {
+        event = JSON.parse(line);
+      } catch (_) {
+        return;
+      }
+      const fields = { ...event, ...(event.fields || {}) };
+      if (fields.message === 'sesame listening' && fields.addr) {
+        base = `http://${fields.addr}`;
+        listenedAt = Date.now();
+      }
+      if (fields.setup_url) setupUrl = fields.setup_url;
+      if (base && setupUrl) done();
+    });
+  });
+}
+
+function stopServer() {
+  if (!server || server.proc.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => server.proc.kill('SIGKILL'), 5000);
+    server.proc.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    server.proc.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser
+
+async function newContext(viewport = DESKTOP, options = {}) {
+  const context = await browser.newContext({
+    viewport,
+    baseURL: server.base,
+    locale: 'en-GB',
+    timezoneId: 'Europe/Paris',
+    ...options,
+  });
+  await context.exposeBinding('__sesameCsp', (_source, text) => cspViolations.push(text));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__sesameCsp(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+  context.on('page', watch);
+  contexts.push(context);
+  return context;
+}
+
+function watch(page) {
+  page.on('console', (msg) => {
+    if (/Content[- ]Security[- ]Policy/i.test(msg.text())) cspViolations.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
+}
+
+async function newPage(viewport, options) {
+  const context = await newContext(viewport, options);
+  const page = await context.newPage();
+  return { context, page };
+}
+
+function pathOf(page) {
+  return new URL(page.url()).pathname;
+}
+
+// axe-core, evaluated through the DevTools protocol (a <script> tag would be refused by the
+// page's CSP, as it should be): no serious or critical violation.
+async function axe(page, name) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')),
+    }));
+  });
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], `${name}: accessibility violations:\n${JSON.stringify(bad, null, 2)}`);
+  checkedPages.push(name);
+}
+
+async function shot(page, name) {
+  const size = page.viewportSize();
+  const kind = size.width <= 400 ? 'phone' : 'desktop';
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-${kind}.png`), fullPage: true });
+  if (kind === 'phone') {
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= size.width, `${name} scrolls sideways at ${size.width} px (scrollWidth ${width})`);
+  }
+}
+
+// Axe, the screenshot and, on a phone, the width check, with the page settled.
+async function check(page, name) {
+  await page.waitForLoadState('networkidle');
+  await axe(page, `${name} (${page.viewportSize().width} px)`);
+  await shot(page, name);
+}
+
+async function messageOf(page, selector) {
+  const area = page.locator(selector);
+  await area.locator('.message').waitFor();
+  return (await area.textContent()).trim();
+}
+
+// Clicks `button` and answers the message that then appears in `area` (emptied first, so an
+// earlier message is never mistaken for the answer).
+async function submit(page, button, area) {
+  await page.locator(area).evaluate((el) => el.replaceChildren());
+  await page.click(button);
+  return messageOf(page, area);
+}
+
+async function signIn(page, user, password = user.password) {
+  await page.goto('/signin');
+  await page.locator('#signin-form').waitFor();
+  await page.fill('#email', user.email);
+  await page.fill('#password', password);
+  await page.click('#signin-submit');
+  await page.waitForURL('**/account');
+  await page.locator('#account-email').waitFor();
+}
+
+async function bodyText(page) {
+  return page.evaluate(() => document.body.innerText);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
+});
+
+after(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  if (browser) await browser.close().catch(() => {});
+  await stopServer();
+  if (server) {
+    // The server's log, for a failed run.
+    fs.mkdirSync(path.join(REPO, 'target'), { recursive: true });
+    fs.writeFileSync(path.join(REPO, 'target', 'browser-tests-sesame.log'), `${server.log.join('\n')}\n`);
+    fs.rmSync(server.dir, { recursive: true, force: true });
+  }
+});
+
+// Each scenario fails on the violations and script errors that happened during it.
+afterEach(() => {
+  assert.deepEqual(cspViolations.splice(0), [], 'Content Security Policy violations');
+  assert.deepEqual(pageErrors.splice(0), [], 'uncaught script errors');
+});
+
+const state = {}; // contexts and pages shared between the scenarios, in order
+
+test('the setup link creates the first administrator and lands signed in', async () => {
+  assert.match(server.setupUrl, /^http:\/\/127\.0\.0\.1:\d+\/setup\?token=[0-9a-f]{64}$/);
+  assert.equal(new URL(server.setupUrl).origin, server.base);
+
+  // The setup page, on a phone: the token leaves the address bar at once.
+  const phone = await newPage(PHONE);
+  await phone.page.goto(server.setupUrl);
+  await phone.page.locator('#setup-form').waitFor();
+  assert.equal(phone.page.url(), `${server.base}/setup`);
+  assert.equal(await phone.page.title(), 'First-run setup · sesame');
+  await check(phone.page, 'setup');
+  await phone.context.close();
+
+  const { context, page } = await newPage(DESKTOP);
+  await page.goto(server.setupUrl);
+  await page.locator('#setup-form').waitFor();
+  assert.equal(page.url(), `${server.base}/setup`, 'the token is removed from the address bar');
+  assert.ok(!(await page.evaluate(() => location.href)).includes('token'));
+  await check(page, 'setup');
+
+  // Mismatched passwords are caught in the page.
+  await page.fill('#email', ADMIN.email);
+  await page.fill('#first_name', ADMIN.first);
+  await page.fill('#last_name', ADMIN.last);
+  await page.fill('#password', ADMIN.password);
+  await page.fill('#password_confirm', 'something else');
+  await page.click('#setup-submit');
+  assert.match(await messageOf(page, '#setup-messages'), /do not match/);
+
+  await page.fill('#password_confirm', ADMIN.password);
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/setup')),
+    page.click('#setup-submit'),
+  ]);
+  assert.equal(resp.status(), 201);
+  await page.waitForURL('**/account');
+  await page.locator('#account-email').waitFor();
+  assert.equal(await page.textContent('#account-email'), ADMIN.email);
+  assert.equal(await page.textContent('#account-role'), 'Administrator');
+  assert.equal(await page.textContent('#nav-email'), ADMIN.email);
+  assert.equal(await page.title(), 'My account · sesame');
+  await page.locator('nav a[href="/admin/users"]').waitFor();
+
+  // The session cookie exists, is HttpOnly, and scripts cannot read it.
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === COOKIE);
+  assert.ok(session, 'the setup answer set the session cookie');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Lax');
+  const visible = await page.evaluate(() => document.cookie);
+  assert.ok(!visible.includes(COOKIE), `document.cookie shows the session: ${visible}`);
+  await check(page, 'account');
+  state.admin = { context, page };
+
+  // The link is single use: a second visit explains and points to sign-in.
+  const again = await newPage(DESKTOP);
+  await again.page.goto(server.setupUrl);
+  await again.page.fill('#email', 'mallory@example.com');
+  await again.page.fill('#password', 'mallory passphrase');
+  await again.page.fill('#password_confirm', 'mallory passphrase');
+  await again.page.click('#setup-submit');
+  assert.match(await messageOf(again.page, '#setup-messages'), /setup link is not valid/);
+  await again.page.locator('main a[href="/signin"]').waitFor();
+  await again.context.close();
+});
+
+test('sign in: a wrong password is refused, the keyboard alone signs in', async () => {
+  const { page } = await newPage(DESKTOP, { userAgent: IPHONE_UA });
+  await page.goto('/signin');
+  await page.locator('#signin-form').waitFor();
+  assert.equal(await page.title(), 'Sign in · sesame');
+  await check(page, 'signin');
+
+  await page.fill('#email', ADMIN.email);
+  await page.fill('#password', 'not the password');
+  await page.click('#signin-submit');
+  assert.equal(await messageOf(page, '#signin-messages'), 'Wrong email or password.');
+  assert.equal(pathOf(page), '/signin');
+
+  // Keyboard only: Tab reaches email, password and the button, in that order; Enter submits.
+  await page.reload();
+  await page.locator('#signin-form').waitFor();
+  const focused = () => page.evaluate(() => document.activeElement && document.activeElement.id);
+  let presses = 0;
+  while ((await focused()) !== 'email') {
+    await page.keyboard.press('Tab');
+    presses += 1;
+    assert.ok(presses <= 6, 'Tab never reached the email field');
+  }
+  await page.keyboard.type(ADMIN.email);
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'password');
+  await page.keyboard.type(ADMIN.password);
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'signin-submit');
+  // A visible focus indicator on the button.
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none', 'the focused button shows an outline');
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/account');
+  assert.equal(await page.textContent('#account-email'), ADMIN.email);
+  state.second = { page };
+
+  const phone = await newPage(PHONE, { userAgent: ANDROID_UA });
+  await phone.page.goto('/signin');
+  await phone.page.locator('#signin-form').waitFor();
+  await check(phone.page, 'signin');
+  // The phone signs in too, for the private pages at 360 px.
+  await signIn(phone.page, ADMIN);
+  state.phone = phone;
+});
+
+test('sign in goes to ?rd= only for a same-origin path', async () => {
+  const { page } = await newPage(DESKTOP, { userAgent: WINDOWS_FIREFOX_UA });
+  await page.goto('/signin?rd=%2Fsessions');
+  await page.fill('#email', ADMIN.email);
+  await page.fill('#password', ADMIN.password);
+  await page.click('#signin-submit');
+  await page.waitForURL('**/sessions');
+  for (const rd of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', '/\t/evil.example']) {
+    await page.click('#sign-out');
+    await page.waitForURL('**/signin');
+    await page.goto(`/signin?rd=${encodeURIComponent(rd)}`);
+    await page.fill('#email', ADMIN.email);
+    await page.fill('#password', ADMIN.password);
+    await page.click('#signin-submit');
+    await page.waitForURL('**/account');
+    assert.equal(new URL(page.url()).origin, server.base, `rd=${rd}`);
+  }
+  // This browser stays signed in: one more device on the sessions page.
+});
+
+test('my names are edited and stay after a reload', async () => {
+  const { page } = state.admin;
+  await page.fill('#first_name', 'Augusta Ada');
+  await page.fill('#last_name', 'King');
+  await page.click('#profile-save');
+  assert.equal(await messageOf(page, '#profile-messages'), 'Your name was saved.');
+  await page.reload();
+  await page.locator('#account-name').waitFor();
+  assert.equal(await page.inputValue('#first_name'), 'Augusta Ada');
+  assert.equal(await page.inputValue('#last_name'), 'King');
+  assert.equal(await page.textContent('#account-name'), 'Augusta Ada King');
+});
+
+test('a session revoked from the sessions page is sent to sign-in on its next action', async () => {
+  const { page } = state.admin;
+  // A session from a script, for the device names.
+  const curl = await fetch(`${server.base}/api/v1/auth_session/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'User-Agent': 'curl/8.5.0' },
+    body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password }),
+  });
+  assert.equal(curl.status, 200);
+  await page.click('nav a[href="/sessions"]');
+  await page.waitForURL('**/sessions');
+  await page.locator('#session-list').waitFor();
+  assert.equal(await page.title(), 'My sessions · sesame');
+  const current = page.locator('.session[data-current="true"]');
+  assert.equal(await current.count(), 1);
+  assert.match(await current.textContent(), /This device/);
+  assert.match(await current.textContent(), /Chrome on Linux/);
+  const iphone = page.locator('.session', { hasText: 'Safari on iPhone' });
+  assert.equal(await iphone.count(), 1, 'the second context shows as Safari on iPhone');
+  assert.match(await iphone.textContent(), /127\.0\.0\.1/);
+  for (const device of ['Chrome on Android', 'Firefox on Windows', 'curl']) {
+    await page.locator('.session h3', { hasText: device }).first().waitFor();
+  }
+  await check(page, 'sessions');
+
+  await iphone.getByRole('button', { name: /Sign out Safari on iPhone/ }).click();
+  assert.match(await messageOf(page, '#page-messages'), /Safari on iPhone was signed out/);
+  await page.locator('.session', { hasText: 'Safari on iPhone' }).waitFor({ state: 'detached' });
+
+  // The revoked browser: its next action lands on sign-in with the message, nothing broken.
+  const second = state.second.page;
+  await second.click('nav a[href="/sessions"]');
+  await second.waitForURL(/\/signin\?ended=1/);
+  assert.equal(await messageOf(second, '#signin-messages'), 'Your session has ended. Please sign in again.');
+  assert.ok(!(await bodyText(second)).includes(ADMIN.email));
+  // And a reload of a private page says the same.
+  await signIn(second, ADMIN);
+  await page.reload();
+  await page.locator('#session-list').waitFor();
+  await page.click('#revoke-others');
+  assert.match(await messageOf(page, '#page-messages'), /Every other session was signed out/);
+  await second.reload();
+  await second.waitForURL(/\/signin\?ended=1/);
+  assert.equal(await messageOf(second, '#signin-messages'), 'Your session has ended. Please sign in again.');
+});
+
+test('changing the password: the old one then fails, the new one works', async () => {
+  const { page } = state.admin;
+  await page.click('nav a[href="/account"]');
+  await page.locator('#password-form').waitFor();
+  await page.fill('#current_password', 'not my password');
+  await page.fill('#new_password', ADMIN_NEW_PASSWORD);
+  await page.fill('#new_password_confirm', ADMIN_NEW_PASSWORD);
+  assert.equal(await submit(page, '#password-save', '#password-messages'), 'The current password is wrong.');
+
+  await page.fill('#current_password', ADMIN.password);
+  await page.fill('#new_password', 'short');
+  await page.fill('#new_password_confirm', 'short');
+  const policy = await submit(page, '#password-save', '#password-messages');
+  assert.match(policy, /8/, `the policy message says what is needed: ${policy}`);
+
+  await page.fill('#current_password', ADMIN.password);
+  await page.fill('#new_password', ADMIN_NEW_PASSWORD);
+  await page.fill('#new_password_confirm', ADMIN_NEW_PASSWORD);
+  assert.match(await submit(page, '#password-save', '#password-messages'), /password was changed/);
+  assert.equal(pathOf(page), '/account', 'this session stays signed in');
+
+  const second = state.second.page;
+  await second.goto('/signin');
+  await second.fill('#email', ADMIN.email);
+  await second.fill('#password', ADMIN.password);
+  await second.click('#signin-submit');
+  assert.equal(await messageOf(second, '#signin-messages'), 'Wrong email or password.');
+  await signIn(second, ADMIN, ADMIN_NEW_PASSWORD);
+  ADMIN.password = ADMIN_NEW_PASSWORD;
+  // The phone's session ended with the password change.
+  await state.phone.page.reload();
+  await state.phone.page.waitForURL(/\/signin\?ended=1/);
+  await signIn(state.phone.page, ADMIN);
+});
+
+test('an administrator manages users; the new user signs in', async () => {
+  const { page } = state.admin;
+  await page.click('nav a[href="/admin/users"]');
+  await page.locator('#users-table').waitFor();
+  assert.equal(await page.title(), 'Users · sesame');
+
+  // Create a user.
+  await page.click('#new-user');
+  await page.fill('#new-email', BOB.email);
+  await page.fill('#new-first-name', BOB.first);
+  await page.fill('#new-last-name', BOB.last);
+  await page.fill('#new-password', BOB.password);
+  await page.click('#create-user-submit');
+  assert.equal(await messageOf(page, '#page-messages'), `${BOB.email} was created.`);
+  await page.locator(`tr[data-email="${BOB.email}"]`).waitFor();
+
+  // The same email again: 409.
+  await page.click('#new-user');
+  await page.fill('#new-email', BOB.email.toUpperCase());
+  await page.fill('#new-password', 'another passphrase');
+  await page.click('#create-user-submit');
+  assert.equal(await messageOf(page, '#create-messages'), 'A user with this email already exists.');
+
+  // Enough users for two pages, through the API with this context's cookie.
+  for (let i = 1; i <= 21; i += 1) {
+    const n = String(i).padStart(2, '0');
+    const r = await page.request.post('/api/v1/users', {
+      data: { email: `user${n}@example.org`, password: `passphrase ${n}`, first_name: `User${n}` },
+    });
+    assert.equal(r.status(), 201);
+  }
+  await page.reload();
+  await page.locator('#users-table').waitFor();
+  assert.equal(await page.textContent('#users-summary'), 'Showing 1–20 of 23');
+  assert.equal(await page.locator('#users-table tbody tr').count(), 20);
+  assert.equal(await page.isDisabled('#page-prev'), true);
+  await check(page, 'users');
+  await page.click('#page-next');
+  await page.waitForURL('**/admin/users?page=2');
+  await page.locator('#users-summary', { hasText: 'Showing 21–23 of 23' }).waitFor();
+  assert.equal(await page.locator('#users-table tbody tr').count(), 3);
+  assert.equal(await page.isDisabled('#page-next'), true);
+  await page.click('#page-prev');
+  await page.locator('#users-summary', { hasText: 'Showing 1–20 of 23' }).waitFor();
+
+  // Search: substring, case-insensitive, on email and names.
+  await page.fill('#user-search', 'MARL');
+  await page.click('#user-search-form button[type=submit]');
+  await page.locator('#users-summary', { hasText: 'of 1' }).waitFor();
+  assert.equal(await page.locator('#users-table tbody tr').count(), 1);
+  assert.equal(await page.getAttribute('#users-table tbody tr', 'data-email'), BOB.email);
+  assert.match(page.url(), /\?q=MARL$/);
+
+  // Edit names and the admin flag.
+  await page.getByRole('button', { name: `Edit ${BOB.email}` }).click();
+  await page.fill('#edit-first-name', 'Robert');
+  await page.check('#edit-is-admin');
+  await page.click('#edit-user-save');
+  assert.equal(await messageOf(page, '#page-messages'), `${BOB.email} was saved.`);
+  const row = page.locator(`tr[data-email="${BOB.email}"]`);
+  await row.filter({ hasText: 'Robert Marley' }).locator('.badge', { hasText: 'Administrator' }).waitFor();
+  await page.getByRole('button', { name: `Edit ${BOB.email}` }).click();
+  assert.equal(await page.isChecked('#edit-is-admin'), true);
+  await page.uncheck('#edit-is-admin');
+  await page.click('#edit-user-save');
+  await row.locator('.badge', { hasText: 'User' }).waitFor();
+  assert.doesNotMatch(await row.textContent(), /Administrator/);
+
+  // The last administrator cannot drop the flag.
+  await page.fill('#user-search', ADMIN.email);
+  await page.click('#user-search-form button[type=submit]');
+  await page.locator('#users-summary', { hasText: 'of 1' }).waitFor();
+  await page.getByRole('button', { name: `Edit ${ADMIN.email}` }).click();
+  await page.uncheck('#edit-is-admin');
+  const [last] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().includes('/api/v1/users/')),
+    page.click('#edit-user-save'),
+  ]);
+  assert.equal(last.status(), 409);
+  await page.locator('#edit-messages .message.error').waitFor();
+
+  // The new user signs in elsewhere, and sees no Users page.
+  const bob = await newPage(DESKTOP);
+  await signIn(bob.page, BOB);
+  assert.equal(await bob.page.textContent('#account-email'), BOB.email);
+  assert.equal(await bob.page.textContent('#account-name'), 'Robert Marley');
+  assert.equal(await bob.page.locator('nav a[href="/admin/users"]').count(), 0);
+  await bob.page.goto('/admin/users');
+  await bob.page.locator('#admins-only').waitFor();
+  assert.match(await bob.page.textContent('#admins-only'), /administrators only/);
+  await axe(bob.page, 'users, not an administrator');
+
+  // The administrator ends Bob's sessions: Bob's next action goes to sign-in.
+  await page.goto(`/admin/users?q=${encodeURIComponent(BOB.email)}`);
+  await page.getByRole('button', { name: `Edit ${BOB.email}` }).click();
+  await page.click('#edit-user-revoke');
+  assert.match(await messageOf(page, '#edit-messages'), /Every session of bob@example.com was signed out/);
+  await bob.page.click('nav a[href="/sessions"]');
+  await bob.page.waitForURL(/\/signin\?ended=1/);
+
+  // Create an administrator, then delete them, confirmed in the page.
+  await page.click('#new-user');
+  await page.fill('#new-email', 'carol@example.com');
+  await page.fill('#new-password', 'carol passphrase');
+  await page.check('#new-is-admin');
+  await page.click('#create-user-submit');
+  assert.equal(await messageOf(page, '#page-messages'), 'carol@example.com was created.');
+  await page.fill('#user-search', 'carol');
+  await page.click('#user-search-form button[type=submit]');
+  const carol = page.locator('tr[data-email="carol@example.com"]');
+  await carol.locator('.badge', { hasText: 'Administrator' }).waitFor();
+  await page.getByRole('button', { name: 'Edit carol@example.com' }).click();
+  await page.click('#edit-user-delete');
+  await page.locator('#delete-confirm-yes').waitFor();
+  await page.click('#delete-confirm-no');
+  assert.equal(await page.locator('#delete-confirm-yes').count(), 0, 'Keep user cancels');
+  await page.click('#edit-user-delete');
+  await page.click('#delete-confirm-yes');
+  assert.equal(await messageOf(page, '#page-messages'), 'carol@example.com was deleted.');
+  await page.locator('#users-summary', { hasText: 'No users match' }).waitFor();
+  state.bob = bob;
+});
+
+test('a throttled sign-in shows how long to wait', async () => {
+  const { page } = state.bob;
+  await page.goto('/signin');
+  let message = '';
+  let retryAfter = null;
+  for (let attempt = 1; attempt <= 12 && retryAfter === null; attempt += 1) {
+    await page.fill('#email', BOB.email);
+    await page.fill('#password', `wrong guess ${attempt}`);
+    await page.locator('#signin-messages').evaluate((el) => el.replaceChildren());
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/login')),
+      page.click('#signin-submit'),
+    ]);
+    await page.locator('#signin-submit:enabled').waitFor();
+    message = await messageOf(page, '#signin-messages');
+    if (resp.status() === 429) retryAfter = resp.headers()['retry-after'];
+    else assert.equal(message, 'Wrong email or password.');
+  }
+  assert.ok(retryAfter, 'the sign-in was throttled (429 with Retry-After)');
+  assert.match(message, /^Too many attempts\. Try again in \d+ seconds?\.$/);
+  assert.ok(message.includes(`in ${retryAfter} second`), `${message} (Retry-After: ${retryAfter})`);
+});
+
+test('every page at 360 px: no sideways scroll, no serious accessibility problem', async () => {
+  const { page } = state.phone;
+  for (const [href, name, ready] of [
+    ['/account', 'account', '#account-email'],
+    ['/sessions', 'sessions', '#session-list'],
+    ['/admin/users', 'users', '#users-table'],
+  ]) {
+    await page.goto(href);
+    await page.locator(ready).waitFor();
+    await check(page, name);
+    // The dark scheme keeps its contrast too.
+    await page.emulateMedia({ colorScheme: 'dark', reducedMotion: 'reduce' });
+    await axe(page, `${name}, dark (360 px)`);
+    await page.emulateMedia({ colorScheme: 'light', reducedMotion: null });
+  }
+});
+
+test('the API description page, if this build serves it', async (t) => {
+  const docs = await state.admin.page.request.get('/api/docs');
+  if (docs.status() === 404) {
+    t.skip('/api/docs answers 404');
+    return;
+  }
+  assert.equal(docs.status(), 200);
+  for (const viewport of [DESKTOP, PHONE]) {
+    const { context, page } = await newPage(viewport);
+    await page.goto('/api/docs');
+    await check(page, 'api-docs');
+    await context.close();
+  }
+});
+
+test('sign out: the back button shows nothing private', async () => {
+  const { page } = state.admin;
+  await page.goto('/account');
+  await page.locator('#account-email').waitFor();
+  await page.click('nav a[href="/sessions"]');
+  await page.locator('#session-list').waitFor();
+  await page.click('#sign-out');
+  await page.waitForURL('**/signin');
+  await page.locator('#signin-form').waitFor();
+  assert.equal(await page.locator('#nav-email').count(), 0);
+  const cookies = await page.context().cookies();
+  assert.ok(!cookies.some((c) => c.name === COOKIE), 'the cookie is gone');
+
+  await page.goBack();
+  await page.waitForURL(/\/signin/);
+  await page.locator('#signin-form').waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.equal(pathOf(page), '/signin');
+  const text = await bodyText(page);
+  for (const secret of [ADMIN.email, 'Augusta', 'King', BOB.email, '127.0.0.1']) {
+    assert.ok(!text.includes(secret), `after sign-out the back button shows "${secret}"`);
+  }
+  assert.equal(await page.locator('#nav-email, #account-email, #session-list, #users-table').count(), 0);
+});
+
+test('every page was checked', () => {
+  for (const name of ['setup', 'signin', 'account', 'sessions', 'users']) {
+    for (const width of [DESKTOP.width, PHONE.width]) {
+      assert.ok(checkedPages.includes(`${name} (${width} px)`), `${name} at ${width} px was not checked`);
+      const kind = width === PHONE.width ? 'phone' : 'desktop';
+      assert.ok(fs.existsSync(path.join(SHOTS, `${name}-${kind}.png`)), `no screenshot of ${name}-${kind}`);
+    }
+  }
+});
