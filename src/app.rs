@@ -108,7 +108,7 @@ impl App {
     /// The HTTP service: routes (CORS on the API, not on forward auth), the body limit, and the
     /// edge work (request ids, tracing, security headers, metrics). Layers apply to every route
     /// and the fallback, innermost first.
-    pub fn http(&self) -> anyhow::Result<axum::Router> {
+    pub fn http(&self) -> anyhow::Result<Http> {
         let edge = EdgeLayer::new(self.service.metrics().clone());
         let api = routes::router(self.state())
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -116,12 +116,39 @@ impl App {
             .layer(edge.clone());
         // Forward authentication is answered before the CORS layer can see it (its copy in
         // the API router, there for the description, is never reached).
-        let forward = routes::forward_router(self.state())
-            .layer(edge)
-            .into_service::<axum::body::Body>();
-        Ok(axum::Router::new()
-            .route_service(routes::VERIFY_PATH, forward)
-            .fallback_service(api))
+        let forward = routes::forward_router(self.state()).layer(edge);
+        Ok(Http { forward, api })
+    }
+}
+
+/// The HTTP service [`App::http`] builds: forward authentication's path to its own router
+/// (no CORS), every other request to the API's. One comparison of the path, where a router in
+/// front of the routers would match every path twice.
+#[derive(Clone)]
+pub struct Http {
+    forward: axum::Router,
+    api: axum::Router,
+}
+
+impl tower::Service<axum::extract::Request> for Http {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = <axum::Router as tower::Service<axum::extract::Request>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // Routers are always ready.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        if req.uri().path() == routes::VERIFY_PATH {
+            self.forward.call(req)
+        } else {
+            self.api.call(req)
+        }
     }
 }
 
