@@ -25,10 +25,11 @@ pub mod policy;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
-use sha2::{Digest, Sha256};
+
+use policy::Asset;
 
 /// The `Content-Security-Policy` of every page and asset (see [`policy`]; the API reference
 /// page has the same).
@@ -46,13 +47,6 @@ pub const PAGES: &[&str] = &[
 
 /// The app's one HTML document.
 const INDEX_HTML: &str = include_str!("assets/index.html");
-
-/// An embedded file under `/assets/`.
-struct Asset {
-    path: &'static str,
-    content_type: &'static str,
-    body: &'static [u8],
-}
 
 /// Every embedded asset.
 const ASSETS: &[Asset] = &[
@@ -79,17 +73,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     for path in PAGES {
         router = router.route(path, get(page));
     }
-    for asset in ASSETS {
-        let etag = etag_of(asset.body);
-        router = router.route(
-            asset.path,
-            get(move |headers: HeaderMap| {
-                let etag = etag.clone();
-                async move { serve_asset(asset, etag.as_ref(), &headers) }
-            }),
-        );
-    }
-    router
+    policy::asset_routes(router, ASSETS)
 }
 
 /// `index.html`, for every page path (HEAD too: axum answers it from this GET handler, without
@@ -102,65 +86,8 @@ async fn page() -> Response {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    protect(headers);
+    policy::protect(headers);
     resp
-}
-
-/// An asset, or a bodiless 304 when the request's `If-None-Match` names its current `ETag`.
-fn serve_asset(asset: &Asset, etag: Option<&HeaderValue>, request: &HeaderMap) -> Response {
-    let fresh = etag.is_some_and(|tag| none_match_hits(request, tag));
-    let mut resp = if fresh {
-        let mut resp = Response::new(Body::empty());
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        resp
-    } else {
-        let mut resp = Response::new(Body::from(asset.body));
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(asset.content_type),
-        );
-        resp
-    };
-    let headers = resp.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Some(tag) = etag {
-        headers.insert(header::ETAG, tag.clone());
-    }
-    protect(headers);
-    resp
-}
-
-/// The headers every page and asset carries.
-fn protect(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-}
-
-/// A strong validator for `body`: the first 128 bits of its SHA-256, quoted.
-fn etag_of(body: &[u8]) -> Option<HeaderValue> {
-    let digest = Sha256::digest(body);
-    let tag = format!("\"{}\"", hex::encode(&digest[..16]));
-    HeaderValue::try_from(tag).ok()
-}
-
-/// Whether `If-None-Match` (every such header, each a comma-separated list) names `etag` or is
-/// `*`. The comparison is the weak one RFC 9110 §13.1.2 asks of `If-None-Match`: a `W/` prefix
-/// is ignored.
-fn none_match_hits(request: &HeaderMap, etag: &HeaderValue) -> bool {
-    let tag = etag.as_bytes();
-    request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
-        .any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag)
 }
 
 #[cfg(test)]
@@ -168,7 +95,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use axum::http::{Method, Request};
+    use axum::http::{Method, Request, StatusCode};
     use tower::ServiceExt;
 
     async fn get_with(path: &str, method: Method, headers: &[(&str, &str)]) -> Response {

@@ -54,7 +54,7 @@ use utoipa::openapi::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::policy::CSP;
+use super::policy::{Asset, asset_routes, protect};
 use crate::config::RawConfig;
 
 /// The path of the document.
@@ -216,13 +216,6 @@ pub fn with_document<S: Clone + Send + Sync + 'static>(api: OpenApiRouter<S>) ->
 /// The docs page (sesame's own, see the module docs).
 const DOCS_HTML: &str = include_str!("docs/index.html");
 
-/// An embedded asset of the docs page.
-struct Asset {
-    path: &'static str,
-    content_type: &'static str,
-    body: &'static [u8],
-}
-
 /// The docs page's own assets (it also uses the web front's `/assets/app.css` and icon).
 const ASSETS: &[Asset] = &[
     Asset {
@@ -239,7 +232,7 @@ const ASSETS: &[Asset] = &[
 
 /// `/api/docs` and its assets.
 fn docs_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let mut router = Router::new().route(
+    let router = Router::new().route(
         DOCS_PATH,
         get(|| async {
             typed(
@@ -250,20 +243,7 @@ fn docs_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             )
         }),
     );
-    for asset in ASSETS {
-        router = router.route(
-            asset.path,
-            get(move || async move {
-                typed(
-                    StatusCode::OK,
-                    asset.content_type,
-                    Body::from(asset.body),
-                    "no-cache",
-                )
-            }),
-        );
-    }
-    router
+    asset_routes(router, ASSETS)
 }
 
 /// A response with its type, its caching and the page policy headers.
@@ -278,15 +258,7 @@ fn typed(
     let headers: &mut HeaderMap = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    protect(headers);
     resp
 }
 

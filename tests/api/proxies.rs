@@ -78,6 +78,23 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// Starts `cmd` (its configuration in `dir`, listening on `port`) and waits until it
+    /// accepts connections.
+    async fn start(mut cmd: Command, dir: tempfile::TempDir, port: u16) -> Self {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            _dir: dir,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+        .ready()
+        .await
+    }
+
     /// Waits until the proxy accepts connections (or fails the test after 10 s).
     async fn ready(mut self) -> Self {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -150,25 +167,13 @@ http {{
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
-    let child = Command::new(bin)
-        .arg("-p")
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p")
         .arg(dir.path())
         .arg("-c")
         .arg(conf.join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    Some(
-        Proxy {
-            child,
-            _dir: dir,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-        .ready()
-        .await,
-    )
+        .stderr(Stdio::inherit());
+    Some(Proxy::start(cmd, dir, port).await)
 }
 
 async fn caddy(sesame: &str, upstream: &str) -> Option<Proxy> {
@@ -187,26 +192,14 @@ async fn caddy(sesame: &str, upstream: &str) -> Option<Proxy> {
     );
     let file = dir.path().join("Caddyfile");
     std::fs::write(&file, caddyfile).unwrap();
-    let child = Command::new(bin)
-        .args(["run", "--adapter", "caddyfile", "--config"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&file)
         .env("HOME", dir.path())
         .env("XDG_DATA_HOME", dir.path())
         .env("XDG_CONFIG_HOME", dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Some(
-        Proxy {
-            child,
-            _dir: dir,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-        .ready()
-        .await,
-    )
+        .stderr(Stdio::null());
+    Some(Proxy::start(cmd, dir, port).await)
 }
 
 /// A browser-like client: its own cookie jar, no redirects followed.

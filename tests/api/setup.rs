@@ -150,6 +150,25 @@ fn sigterm(child: &Child) {
         .status();
 }
 
+/// `sesame user create --admin` on the same database, as an operator would.
+fn create_admin_by_cli(db: &Path) {
+    let mut create = command(db);
+    create.args([
+        "user",
+        "create",
+        "--email",
+        "root@example.com",
+        "--admin",
+        "--password-stdin",
+    ]);
+    run_command(
+        create,
+        Some(&format!("{PASSWORD}\n")),
+        Duration::from_secs(30),
+    )
+    .assert_ok();
+}
+
 fn admin_body(token: &str, email: &str) -> Value {
     json!({"token": token, "email": email, "password": PASSWORD, "first_name": "Ada", "last_name": "Admin"})
 }
@@ -250,21 +269,7 @@ async fn racing_setups_with_the_right_token_make_exactly_one_administrator() {
 async fn with_an_administrator_there_is_no_link_and_setup_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    let mut create = command(&db);
-    create.args([
-        "user",
-        "create",
-        "--email",
-        "root@example.com",
-        "--admin",
-        "--password-stdin",
-    ]);
-    run_command(
-        create,
-        Some(&format!("{PASSWORD}\n")),
-        Duration::from_secs(30),
-    )
-    .assert_ok();
+    create_admin_by_cli(&db);
     let server = Server::start(&db, &[]);
     let (status, body, _) = server
         .setup(admin_body(&"a".repeat(64), "eve@example.com"))
@@ -289,21 +294,7 @@ async fn a_link_closes_when_an_administrator_appears_and_a_restart_replaces_it()
     assert_eq!(status, 403, "the previous start's link is void");
 
     // An administrator made by the command line meanwhile closes the link.
-    let mut create = command(&db);
-    create.args([
-        "user",
-        "create",
-        "--email",
-        "root@example.com",
-        "--admin",
-        "--password-stdin",
-    ]);
-    run_command(
-        create,
-        Some(&format!("{PASSWORD}\n")),
-        Duration::from_secs(30),
-    )
-    .assert_ok();
+    create_admin_by_cli(&db);
     let (status, _, _) = server.setup(admin_body(&token, "ada@example.com")).await;
     assert_eq!(status, 403);
     assert!(server.announced_setup());
