@@ -363,7 +363,6 @@ pub async fn start(
     })
 }
 
-/// Resolves once `stop` says so (or its sender is gone).
 /// Unattended installs: makes the administrator of `SESAME_ADMIN_EMAIL`, with the password
 /// read from `SESAME_ADMIN_PASSWORD_FILE`, when there is none yet (before serving: a missing
 /// file or a refused password stops start-up).
@@ -427,6 +426,7 @@ async fn open_setup(app: &App, addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Resolves once `stop` says so (or its sender is gone).
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }

@@ -29,12 +29,15 @@ pub fn session_set_cookie(
     settings: &Settings,
     token: Option<&str>,
 ) -> Result<HeaderValue, ServiceError> {
-    let secure = match (settings.cookie_secure, &settings.cookie_domain) {
-        (true, Some(domain)) => format!("; Secure; Domain={domain}"),
-        (false, Some(domain)) => format!("; Domain={domain}"),
-        (true, None) => "; Secure".to_owned(),
-        (false, None) => String::new(),
-    };
+    // The attributes after `SameSite`: `Secure`, then `Domain`, each when configured.
+    let mut attrs = String::new();
+    if settings.cookie_secure {
+        attrs.push_str("; Secure");
+    }
+    if let Some(domain) = &settings.cookie_domain {
+        attrs.push_str("; Domain=");
+        attrs.push_str(domain);
+    }
     let value = match token {
         Some(token) => {
             let max_age = settings
@@ -43,12 +46,12 @@ pub fn session_set_cookie(
                 .map(|d| format!("; Max-Age={d}"))
                 .unwrap_or_default();
             format!(
-                "{}={token}; Path=/; HttpOnly; SameSite=Lax{secure}{max_age}",
+                "{}={token}; Path=/; HttpOnly; SameSite=Lax{attrs}{max_age}",
                 settings.session_name
             )
         }
         None => format!(
-            "{}=; Path=/; HttpOnly; SameSite=Lax{secure}; Max-Age=0",
+            "{}=; Path=/; HttpOnly; SameSite=Lax{attrs}; Max-Age=0",
             settings.session_name
         ),
     };

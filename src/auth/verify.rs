@@ -195,7 +195,7 @@ fn allowed(auth: &Authenticated) -> Response {
         USER_ADMIN.clone(),
         HeaderValue::from_static(if user.is_admin { "true" } else { "false" }),
     );
-    if let Some(session) = &auth.current
+    if let Some(session) = &auth.session
         && let Ok(v) = HeaderValue::from_str(&session.id)
     {
         headers.insert(SESSION_ID.clone(), v);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::error::ServiceError;
 use super::types::{Authenticated, Authorization, ClientInfo, Credentials, Principal, Service};
 use crate::config::AuthType;
-use crate::domain::{Digest32, Secret, Session, User, new_id, new_token, token_digest};
+use crate::domain::{Secret, Session, User, new_id, new_token, token_digest};
 use crate::metrics::LoginOutcome;
 use crate::store::JoinedUser;
 
@@ -30,7 +30,6 @@ impl Service {
             return Ok(Authenticated {
                 principal: Principal::Anonymous,
                 session: None,
-                current: None,
             });
         }
         if creds.authorization.is_none() && creds.session_token.is_none() {
@@ -49,19 +48,17 @@ impl Service {
                 Ok(Authenticated {
                     principal: Principal::User(Arc::new(user)),
                     session: None,
-                    current: None,
                 })
             }
             AuthType::Session | AuthType::SessionExp | AuthType::SessionDb => {
                 let token = creds.session_token.ok_or(ServiceError::Forbidden)?;
-                let (user, digest, session) = self
+                let (user, session) = self
                     .resolve_session(token)
                     .await?
                     .ok_or(ServiceError::Forbidden)?;
                 Ok(Authenticated {
                     principal: Principal::User(user),
-                    session: Some(digest),
-                    current: Some(session),
+                    session: Some(session),
                 })
             }
             AuthType::Deny | AuthType::None => Err(ServiceError::Forbidden),
@@ -73,7 +70,7 @@ impl Service {
     async fn resolve_session(
         &self,
         token: &str,
-    ) -> Result<Option<(Arc<User>, Digest32, Arc<Session>)>, ServiceError> {
+    ) -> Result<Option<(Arc<User>, Arc<Session>)>, ServiceError> {
         let store = self.sessions()?;
         let digest = token_digest(token);
         let Some((session, joined)) = store.get_joined(&digest).await? else {
@@ -92,7 +89,7 @@ impl Service {
             JoinedUser::Gone => None,
             JoinedUser::NotHere => self.users.get_shared(&session.user_id).await?,
         };
-        Ok(user.map(|u| (u, digest, session)))
+        Ok(user.map(|u| (u, session)))
     }
 
     /// The user with this email if `password` is theirs, under throttling: a throttled account
@@ -188,7 +185,7 @@ impl Service {
     /// Logs out: deletes the session server-side.
     pub async fn logout(&self, auth: &Authenticated) -> Result<(), ServiceError> {
         let store = self.sessions()?;
-        let digest = auth.session.as_ref().ok_or(ServiceError::NotFound)?;
+        let digest = auth.digest().ok_or(ServiceError::NotFound)?;
         store.delete(digest).await?;
         if let Some(user) = auth.user() {
             tracing::info!(target: "audit", event = "logout", user_id = %user.id, "logout");

@@ -31,7 +31,7 @@ impl Service {
                     (Some(a), Some(i)) => Some(a.min(i)),
                     (a, i) => a.or(i),
                 };
-                let current = auth.session == Some(session.digest);
+                let current = auth.digest() == Some(&session.digest);
                 SessionInfo {
                     session,
                     expires_at,
@@ -58,7 +58,7 @@ impl Service {
             .ok_or(ServiceError::NotFound)?;
         store.delete(&session.digest).await?;
         tracing::info!(target: "audit", event = "session_revoked", user_id = %user.id, session_id = %id, "session revoked");
-        Ok(auth.session == Some(session.digest))
+        Ok(auth.digest() == Some(&session.digest))
     }
 
     /// `DELETE /users/me/sessions`: ends every session of the caller but the current one.
@@ -68,9 +68,7 @@ impl Service {
     ) -> Result<u64, ServiceError> {
         let store = self.sessions()?;
         let user = auth.require_user()?;
-        let n = store
-            .delete_for_user(&user.id, auth.session.as_ref())
-            .await?;
+        let n = store.delete_for_user(&user.id, auth.digest()).await?;
         tracing::info!(target: "audit", event = "sessions_revoked", user_id = %user.id, count = n, scope = "others", "other sessions revoked");
         Ok(n)
     }

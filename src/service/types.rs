@@ -28,13 +28,16 @@ pub enum Principal {
 pub struct Authenticated {
     /// Who it runs as.
     pub principal: Principal,
-    /// The digest of the session it came with, for session schemes.
-    pub session: Option<Digest32>,
-    /// That session as stored (its public handle, when it began), for session schemes.
-    pub current: Option<Arc<Session>>,
+    /// The session it came with, as stored, for session schemes.
+    pub session: Option<Arc<Session>>,
 }
 
 impl Authenticated {
+    /// The digest of the session the request came with, if any.
+    pub fn digest(&self) -> Option<&Digest32> {
+        self.session.as_ref().map(|s| &s.digest)
+    }
+
     /// The user, if the request has one.
     pub fn user(&self) -> Option<&User> {
         match &self.principal {

@@ -44,11 +44,7 @@ impl Service {
             return Err(ServiceError::NotFound);
         }
         let ended = match &self.sessions {
-            Some(store) => {
-                store
-                    .delete_for_user(&user.id, auth.session.as_ref())
-                    .await?
-            }
+            Some(store) => store.delete_for_user(&user.id, auth.digest()).await?,
             None => 0,
         };
         tracing::info!(target: "audit", event = "password_changed", user_id = %user.id, sessions_ended = ended, "password changed");
