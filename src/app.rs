@@ -23,8 +23,8 @@ use crate::edge::EdgeLayer;
 use crate::metrics::Metrics;
 use crate::routes::{self, AppState};
 use crate::serve::{self, Limits};
-use crate::service::Service;
 use crate::service::throttle::Throttle;
+use crate::service::{MfaConfig, Service};
 use crate::store::memory::MemorySessionStore;
 use crate::store::{self, SessionStore, StoreConfig, StoreError, Stores};
 
@@ -37,6 +37,18 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How many password hashes may run at once: one per core.
 fn hash_parallelism() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Second factors as `MFA_REQUIRED`, `REAUTH_MAX_AGE`, `WEBAUTHN_RP_ID` and
+/// `WEBAUTHN_ORIGIN` configure them.
+fn mfa_config(settings: &Settings) -> anyhow::Result<MfaConfig> {
+    MfaConfig::new(
+        settings.mfa_required,
+        settings.reauth_max_age,
+        &settings.webauthn_rp_id,
+        &settings.webauthn_origin(),
+    )
+    .map_err(|e| anyhow::anyhow!("invalid WEBAUTHN_RP_ID or WEBAUTHN_ORIGIN: {e}"))
 }
 
 /// Everything a running configuration is made of.
@@ -57,6 +69,7 @@ impl App {
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let stores = open_with_retries(&settings).await?;
         let passwords = Passwords::new(hash_parallelism())?;
+        let mfa = Arc::new(mfa_config(&settings)?);
         let service = Service {
             users: stores.users.clone(),
             sessions: sessions_for(settings.auth_type, &stores),
@@ -71,6 +84,8 @@ impl App {
             expiry: settings.expiry(),
             metrics: Arc::new(Metrics::default()),
             setup: Arc::default(),
+            records: stores.records.clone(),
+            mfa,
         };
         Ok(Self {
             service,
@@ -97,6 +112,8 @@ impl App {
             expiry: self.settings.stored_session_expiry(),
             metrics: self.service.metrics().clone(),
             setup: self.service.setup.clone(),
+            records: self.stores.records.clone(),
+            mfa: self.service.mfa.clone(),
         })
     }
 

@@ -100,6 +100,12 @@ pub enum UserCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Remove a user's second factors (TOTP, passkeys, recovery codes) and end their sessions,
+    /// for a user who lost them.
+    ResetMfa {
+        /// Email or id.
+        user: String,
+    },
     /// Set a user's password and end their sessions.
     Passwd {
         /// Email or id.
@@ -291,6 +297,7 @@ async fn user(cmd: UserCommand, service: &Service) -> anyhow::Result<()> {
                 }
             );
         }
+        UserCommand::ResetMfa { user } => reset_mfa(&user, service).await?,
         UserCommand::Passwd {
             user,
             password_stdin,
@@ -307,5 +314,19 @@ async fn user(cmd: UserCommand, service: &Service) -> anyhow::Result<()> {
             println!("password of {} changed; {ended} session(s) ended", u.email);
         }
     }
+    Ok(())
+}
+
+/// `sesame user reset-mfa`.
+async fn reset_mfa(user: &str, service: &Service) -> anyhow::Result<()> {
+    let u = service
+        .find_user(user)
+        .await
+        .map_err(|e| not_found(e, user))?;
+    let ended = service.reset_mfa(&u).await.map_err(describe)?;
+    println!(
+        "second factors of {} removed; {ended} session(s) ended",
+        u.email
+    );
     Ok(())
 }

@@ -186,6 +186,36 @@ variables! {
     SESAME_ADMIN_EMAIL sesame_admin_email: Option<String>;
     /// A file holding that administrator's password (one trailing newline is not part of it)
     SESAME_ADMIN_PASSWORD_FILE sesame_admin_password_file: Option<String>;
+    /// Who must have a second factor: off, admins or all (without one, a session opens only enrolment)
+    MFA_REQUIRED mfa_required: String = "off";
+    /// Seconds since a credential was last presented in a session within which sensitive actions are allowed
+    REAUTH_MAX_AGE reauth_max_age: String = "600";
+    /// The WebAuthn relying party id: the domain passkeys are bound to (localhost when unset)
+    WEBAUTHN_RP_ID webauthn_rp_id: Option<String>;
+    /// The origin browsers use for passkeys (http://localhost:API_PORT when unset)
+    WEBAUTHN_ORIGIN webauthn_origin: Option<String>;
+}
+
+/// Who must have a second factor (`MFA_REQUIRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaRequired {
+    /// Nobody.
+    Off,
+    /// Administrators.
+    Admins,
+    /// Everybody.
+    All,
+}
+
+impl MfaRequired {
+    /// Whether `is_admin` users must have a second factor.
+    pub fn applies(self, is_admin: bool) -> bool {
+        match self {
+            Self::Off => false,
+            Self::Admins => is_admin,
+            Self::All => true,
+        }
+    }
 }
 
 /// How requests are authenticated (`AUTH_TYPE`).
@@ -310,6 +340,14 @@ pub struct Settings {
     pub public_url: Option<Url>,
     /// `SIGNIN_URL`, if set.
     pub signin_url: Option<Url>,
+    /// `MFA_REQUIRED`.
+    pub mfa_required: MfaRequired,
+    /// `REAUTH_MAX_AGE` in seconds.
+    pub reauth_max_age: i64,
+    /// `WEBAUTHN_RP_ID` (lower case).
+    pub webauthn_rp_id: String,
+    /// `WEBAUTHN_ORIGIN`, if set.
+    pub webauthn_origin: Option<Url>,
 }
 
 /// The unattended first administrator: an email, and the file its password is read from at
@@ -656,6 +694,48 @@ fn parse_base_url(variable: &'static str, value: Option<&str>) -> Result<Option<
     Ok(Some(url))
 }
 
+fn parse_mfa_required(value: &str) -> Result<MfaRequired, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "off" => Ok(MfaRequired::Off),
+        "admins" => Ok(MfaRequired::Admins),
+        "all" => Ok(MfaRequired::All),
+        other => Err(bad(
+            "MFA_REQUIRED",
+            format!("{other:?} is not off, admins or all"),
+        )),
+    }
+}
+
+/// `WEBAUTHN_RP_ID` (a host name, default `localhost`) and `WEBAUTHN_ORIGIN` (an origin whose
+/// host is the relying party id or one of its subdomains).
+fn parse_webauthn(
+    rp_id: Option<&str>,
+    origin: Option<&str>,
+) -> Result<(String, Option<Url>), ConfigError> {
+    let rp_id = rp_id
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("localhost")
+        .to_ascii_lowercase();
+    if rp_id.contains([':', '/', ' ']) || rp_id.starts_with('.') || rp_id.ends_with('.') {
+        return Err(bad(
+            "WEBAUTHN_RP_ID",
+            format!("{rp_id:?} is not a domain like example.com"),
+        ));
+    }
+    let origin = parse_base_url("WEBAUTHN_ORIGIN", origin)?;
+    if let Some(url) = &origin {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if host != rp_id && !host.ends_with(&format!(".{rp_id}")) {
+            return Err(bad(
+                "WEBAUTHN_ORIGIN",
+                format!("{url} is not on {rp_id} (WEBAUTHN_RP_ID) or a subdomain of it"),
+            ));
+        }
+    }
+    Ok((rp_id, origin))
+}
+
 /// `MAX_CONNECTIONS`; 0 is `None` (derived from the open-file limit).
 fn parse_max_connections(value: &str) -> Result<Option<usize>, ConfigError> {
     Ok(match parse_count("MAX_CONNECTIONS", value)? {
@@ -699,7 +779,20 @@ impl Settings {
                 .map_err(|e| bad("FORWARD_AUTH_ALLOWED_HOSTS", e.to_string()))?;
         let public_url = parse_base_url("PUBLIC_URL", raw.public_url.as_deref())?;
         let signin_url = parse_base_url("SIGNIN_URL", raw.signin_url.as_deref())?;
+        let mfa_required = parse_mfa_required(&raw.mfa_required)?;
+        let reauth_max_age = parse_int("REAUTH_MAX_AGE", &raw.reauth_max_age)?;
+        if reauth_max_age < 1 {
+            return Err(bad("REAUTH_MAX_AGE", "must be at least 1 second"));
+        }
+        let (webauthn_rp_id, webauthn_origin) = parse_webauthn(
+            raw.webauthn_rp_id.as_deref(),
+            raw.webauthn_origin.as_deref(),
+        )?;
         Ok(Self {
+            mfa_required,
+            reauth_max_age,
+            webauthn_rp_id,
+            webauthn_origin,
             cookie_domain,
             allowed_hosts,
             public_url,
@@ -745,6 +838,14 @@ impl Settings {
         match &self.signin_url {
             Some(url) => url.as_str().to_owned(),
             None => format!("{}/", self.public_base()),
+        }
+    }
+
+    /// The origin passkeys are used from: `WEBAUTHN_ORIGIN`, or `http://localhost:<port>`.
+    pub fn webauthn_origin(&self) -> String {
+        match &self.webauthn_origin {
+            Some(url) => url.origin().ascii_serialization(),
+            None => format!("http://localhost:{}", self.addr.port()),
         }
     }
 

@@ -17,8 +17,32 @@ use crate::service::{Authenticated, Authorization, Credentials, ServiceError};
 /// First, a state-changing request that a browser marks as cross-site and that would act
 /// through the session cookie is refused (403). Then the credentials must resolve to a user:
 /// 401 with none at all, 403 when they do not resolve, 429 while Basic credentials are
-/// throttled.
+/// throttled, 401 `second factor required` for a sign-in still waiting for its second factor,
+/// and 403 `second factor enrolment required` for a session that may only enrol one
+/// (`MFA_REQUIRED`).
 pub struct Auth(pub Authenticated);
+
+/// The gate of the routes that enrol a second factor (and logout): like [`Auth`], but a
+/// session that may only enrol passes.
+pub struct Enrolling(pub Authenticated);
+
+async fn gate(
+    parts: &axum::http::request::Parts,
+    state: &AppState,
+) -> Result<Authenticated, ApiError> {
+    let settings = &state.settings;
+    let creds = credentials(parts, settings);
+    if creds.session_token.is_some() {
+        refuse_cross_site(&parts.method, &parts.headers, settings)?;
+    }
+    match state.service.authenticate(creds).await {
+        Ok(auth) => Ok(auth),
+        Err(ServiceError::NoCredentials) if settings.auth_type == AuthType::Basic => {
+            Err(ApiError::Challenge(BASIC_CHALLENGE))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
@@ -27,18 +51,45 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, ApiError> {
+        let auth = gate(parts, state).await?;
+        if auth.enrol_only {
+            return Err(ServiceError::EnrolmentRequired.into());
+        }
+        Ok(Self(auth))
+    }
+}
+
+impl FromRequestParts<AppState> for Enrolling {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        gate(parts, state).await.map(Self)
+    }
+}
+
+/// The token of a sign-in waiting for its second factor, from the session cookie (the only
+/// credential `POST /auth_session/mfa` takes): 401 without one, 403 for any other token.
+pub struct PendingToken(pub String);
+
+impl FromRequestParts<AppState> for PendingToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
         let settings = &state.settings;
-        let creds = credentials(parts, settings);
-        if creds.session_token.is_some() {
-            refuse_cross_site(&parts.method, &parts.headers, settings)?;
+        let Some(token) = session_cookie(&parts.headers, &settings.session_name) else {
+            return Err(ServiceError::NoCredentials.into());
+        };
+        refuse_cross_site(&parts.method, &parts.headers, settings)?;
+        if !crate::service::factors::is_pending_token(token) {
+            return Err(ServiceError::Forbidden.into());
         }
-        match state.service.authenticate(creds).await {
-            Ok(auth) => Ok(Self(auth)),
-            Err(ServiceError::NoCredentials) if settings.auth_type == AuthType::Basic => {
-                Err(ApiError::Challenge(BASIC_CHALLENGE))
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(Self(token.to_owned()))
     }
 }
 

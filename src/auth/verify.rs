@@ -103,7 +103,9 @@ fn query(parts: &Parts) -> Query {
             )),
         (status = 302, description = "A browser sent to sign in",
             headers(("Location" = String, description = "`SIGNIN_URL?rd=<the guarded URL>`"))),
-        (status = 401, description = "No credentials (behind nginx, with `Location` for a browser)",
+        (status = 401, description = "No credentials, a sign-in waiting for its second factor, \
+                                      or a session that must enrol one first (behind nginx, \
+                                      with `Location` for a browser)",
             headers(("Location" = String, description = "Where to sign in, when it applies"))),
         (status = 403, description = "Credentials that do not resolve, or not an administrator with `admin=1`"),
         (status = 429, description = "Basic credentials throttled",
@@ -119,6 +121,9 @@ pub async fn verify(State(state): State<AppState>, parts: Parts) -> Response {
         .authenticate(credentials(&parts, settings))
         .await
     {
+        // A session that may only enrol a second factor is sent to sesame, as one that is
+        // still waiting for its second factor is.
+        Ok(auth) if auth.enrol_only => ServiceError::SecondFactorRequired,
         Ok(auth) => {
             return match auth.user() {
                 Some(user) if q.admin && !user.is_admin => bare(StatusCode::FORBIDDEN),
@@ -128,7 +133,9 @@ pub async fn verify(State(state): State<AppState>, parts: Parts) -> Response {
         Err(e) => e,
     };
     let status = match refusal {
-        ServiceError::NoCredentials => StatusCode::UNAUTHORIZED,
+        ServiceError::NoCredentials | ServiceError::SecondFactorRequired => {
+            StatusCode::UNAUTHORIZED
+        }
         ServiceError::Throttled { retry_after } => {
             let mut resp = bare(StatusCode::TOO_MANY_REQUESTS);
             resp.headers_mut()

@@ -81,6 +81,12 @@ fn parts(e: &ApiError) -> (StatusCode, Cow<'_, str>, Option<&str>) {
             S::Forbidden => plain(StatusCode::FORBIDDEN, "Forbidden"),
             S::WrongCurrentPassword => plain(StatusCode::FORBIDDEN, "wrong current password"),
             S::NotFound => plain(StatusCode::NOT_FOUND, "Not found"),
+            S::WrongCode => plain(StatusCode::UNAUTHORIZED, "wrong code"),
+            S::SecondFactorRequired => plain(StatusCode::UNAUTHORIZED, "second factor required"),
+            S::EnrolmentRequired => {
+                plain(StatusCode::FORBIDDEN, "second factor enrolment required")
+            }
+            S::ReauthRequired => plain(StatusCode::FORBIDDEN, "reauthentication required"),
             S::Conflict(msg) => plain(StatusCode::CONFLICT, msg),
             S::Throttled { .. } => plain(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             S::Store(StoreError::Conflict) => {

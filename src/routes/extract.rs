@@ -10,6 +10,7 @@ use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess
 
 use super::error::ApiError;
 use crate::serve::BodyReadTimeout;
+use crate::service::ClientInfo;
 
 /// The `{id}` of a route, as text; an id that is not valid UTF-8 is a JSON 400 like every
 /// other error.
@@ -122,6 +123,18 @@ impl<'de> Visitor<'de> for FieldVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Field::Other("an object"))
+    }
+}
+
+/// Where a request came from, as a new session keeps it: the address, and the first 512
+/// characters of the `User-Agent`.
+pub fn client_info(ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
     }
 }
 

@@ -19,6 +19,7 @@ pub use state::AppState;
 pub mod error;
 pub mod extract;
 pub mod index;
+pub mod mfa;
 pub mod sessions;
 pub mod setup;
 pub mod state;
@@ -48,6 +49,21 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
         .routes(routes!(setup::create))
+        .routes(routes!(mfa::start_totp, mfa::remove_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::renew_recovery_codes))
+        .routes(routes!(mfa::start_passkey_registration))
+        .routes(routes!(mfa::finish_passkey_registration))
+        .routes(routes!(mfa::list_passkeys))
+        .routes(routes!(mfa::remove_passkey))
+        .routes(routes!(mfa::start_passkey_sign_in))
+        .routes(routes!(mfa::finish_passkey_sign_in))
+        .routes(routes!(mfa::second_factor))
+        .routes(routes!(mfa::start_second_factor_passkey))
+        .routes(routes!(mfa::finish_second_factor_passkey))
+        .routes(routes!(mfa::reauthenticate))
+        .routes(routes!(mfa::start_reauth_passkey))
+        .routes(routes!(mfa::reset_user_mfa))
         .routes(routes!(crate::auth::verify::redirect_target))
 }
 

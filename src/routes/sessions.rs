@@ -10,15 +10,17 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Field, FormOrJson, Id};
+use super::extract::{Field, FormOrJson, Id, client_info};
+use super::mfa::mfa_required_response;
 use super::state::AppState;
 use super::view::{Empty, UserView, empty_answer, user_response};
 use crate::auth::client::ClientIp;
 use crate::auth::cookie::{session_cookie, session_set_cookie};
 use crate::auth::csrf::refuse_cross_site_login;
-use crate::auth::gate::Auth;
+use crate::auth::gate::{Auth, Enrolling};
 use crate::domain::{Secret, format_timestamp};
-use crate::service::{ClientInfo, ServiceError};
+use crate::service::factors::is_pending_token;
+use crate::service::{ServiceError, SignIn};
 
 /// The body of `POST /auth_session/login`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,7 +56,11 @@ pub struct LoginBody {
         ),
     ),
     responses(
-        (status = 200, description = "Logged in", body = UserView,
+        (status = 200, description = "Logged in (the user), or, for a user with a second \
+                                      factor, `{\"mfa_required\": true, \"methods\": [...]}` \
+                                      with the cookie of a pending sign-in that opens nothing \
+                                      but `POST /auth_session/mfa` for 5 minutes",
+            body = UserView,
             headers(("Set-Cookie" = String,
                 description = "The session cookie: `_my_session_id=<token>; Path=/; HttpOnly; \
                                SameSite=Lax`, with `Max-Age` when sessions have a lifetime"))),
@@ -94,25 +100,18 @@ pub async fn login(
     }
     let password = Secret::new(body.password.required("password")?);
     let client = client_info(ip, &headers);
-    let (user, token) = state
+    match state
         .service
         .login(email, password, previous, client)
-        .await?;
-    let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
-    let mut resp = user_response(&user);
-    resp.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(resp)
-}
-
-/// Where a request came from, as a new session keeps it: the address, and the first 512
-/// characters of the `User-Agent`.
-pub fn client_info(ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> ClientInfo {
-    ClientInfo {
-        ip: ip.map(|ip| ip.to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
+        .await?
+    {
+        SignIn::Done(user, token) => {
+            let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
+            let mut resp = user_response(&user);
+            resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            Ok(resp)
+        }
+        SignIn::SecondFactor(token, methods) => mfa_required_response(&state, &token, methods),
     }
 }
 
@@ -123,7 +122,8 @@ pub fn client_info(ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> ClientI
     path = "/api/v1/auth_session/logout",
     tag = "auth_session",
     summary = "Log out",
-    description = "Deletes the session server-side and expires the cookie.",
+    description = "Deletes the session server-side and expires the cookie. With the cookie of \
+                   a sign-in waiting for its second factor, abandons that sign-in.",
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "Logged out", body = Empty,
@@ -136,7 +136,18 @@ pub fn client_info(ip: Option<std::net::IpAddr>, headers: &HeaderMap) -> ClientI
         (status = 503, description = "A store cannot be reached", body = ErrorBody),
     ),
 )]
-pub async fn logout(State(state): State<AppState>, Auth(auth): Auth) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Result<Enrolling, ApiError>,
+) -> Result<Response, ApiError> {
+    let cookie = session_cookie(&headers, &state.settings.session_name);
+    if let Some(token) = cookie.filter(|t| is_pending_token(t)) {
+        // A sign-in waiting for its second factor, abandoned.
+        state.service.cancel_pending(token).await?;
+        return empty_answer(&state.settings, true);
+    }
+    let Enrolling(auth) = auth?;
     state.service.logout(&auth).await?;
     empty_answer(&state.settings, true)
 }

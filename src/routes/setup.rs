@@ -7,8 +7,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Field, JsonBody};
-use super::sessions::client_info;
+use super::extract::{Field, JsonBody, client_info};
 use super::state::AppState;
 use super::view::{UserView, user_response};
 use crate::auth::client::ClientIp;

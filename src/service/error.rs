@@ -23,6 +23,19 @@ pub enum ServiceError {
     /// A password change whose `current_password` is not the user's.
     #[error("wrong current password")]
     WrongCurrentPassword,
+    /// A second factor that is not the user's (a wrong or used TOTP code or recovery code, or
+    /// a passkey assertion that does not verify).
+    #[error("wrong code")]
+    WrongCode,
+    /// A pending sign-in, good only for its second-factor step.
+    #[error("second factor required")]
+    SecondFactorRequired,
+    /// A session that opens only enrolment until its user has a second factor.
+    #[error("second factor enrolment required")]
+    EnrolmentRequired,
+    /// A sensitive action from a session whose credential was presented too long ago.
+    #[error("reauthentication required")]
+    ReauthRequired,
     /// No such record.
     #[error("Not found")]
     NotFound,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::error::ServiceError;
+use super::factors::{SignIn, is_pending_token};
 use super::types::{Authenticated, Authorization, ClientInfo, Credentials, Principal, Service};
 use crate::config::AuthType;
 use crate::domain::{Secret, Session, User, new_id, new_token, token_digest};
@@ -21,7 +22,10 @@ impl Service {
     ///
     /// 401 [`ServiceError::NoCredentials`] when there are no credentials at all, 403
     /// [`ServiceError::Forbidden`] when they do not resolve to a user, 429 when Basic credentials are
-    /// throttled.
+    /// throttled. A pending sign-in's token is 401 [`ServiceError::SecondFactorRequired`], and
+    /// so are the Basic credentials of a user with a second factor (Basic cannot carry one).
+    /// A user that `MFA_REQUIRED` covers and who has no second factor passes as
+    /// [`Authenticated::enrol_only`].
     pub async fn authenticate(
         &self,
         creds: Credentials<'_>,
@@ -30,6 +34,7 @@ impl Service {
             return Ok(Authenticated {
                 principal: Principal::Anonymous,
                 session: None,
+                enrol_only: false,
             });
         }
         if creds.authorization.is_none() && creds.session_token.is_none() {
@@ -41,24 +46,40 @@ impl Service {
                     return Err(ServiceError::Forbidden);
                 };
                 let ip = creds.client_ip.map(|ip| ip.to_string());
+                let now = self.clock.now();
                 let user = self
-                    .check_password(&email, password, ip.as_deref(), self.clock.now())
+                    .check_password(&email, password, ip.as_deref(), now)
                     .await?
                     .ok_or(ServiceError::Forbidden)?;
+                let (factors, _) = self.factors(&user.id).await?;
+                if factors.any() {
+                    return Err(ServiceError::SecondFactorRequired);
+                }
+                self.throttle.succeeded(&user.email).await?;
+                let enrol_only = self.mfa.required.applies(user.is_admin);
                 Ok(Authenticated {
                     principal: Principal::User(Arc::new(user)),
                     session: None,
+                    enrol_only,
                 })
             }
             AuthType::Session | AuthType::SessionExp | AuthType::SessionDb => {
                 let token = creds.session_token.ok_or(ServiceError::Forbidden)?;
+                if is_pending_token(token) {
+                    return Err(match self.pending(token).await? {
+                        Some(_) => ServiceError::SecondFactorRequired,
+                        None => ServiceError::Forbidden,
+                    });
+                }
                 let (user, session) = self
                     .resolve_session(token)
                     .await?
                     .ok_or(ServiceError::Forbidden)?;
+                let enrol_only = self.enrol_only(&user).await?;
                 Ok(Authenticated {
                     principal: Principal::User(user),
                     session: Some(session),
+                    enrol_only,
                 })
             }
             AuthType::Deny | AuthType::None => Err(ServiceError::Forbidden),
@@ -94,7 +115,8 @@ impl Service {
 
     /// The user with this email if `password` is theirs, under throttling: a throttled account
     /// or address is refused (429) before any check, a failure is counted. An unknown email
-    /// costs the same time as a known one. A hash weaker than today's (or the original
+    /// costs the same time as a known one. A success does not clear the account's count: the
+    /// caller does, once the whole sign-in (a second factor included) has succeeded. A hash weaker than today's (or the original
     /// system's SHA-256) is replaced.
     pub(super) async fn check_password(
         &self,
@@ -119,7 +141,6 @@ impl Service {
             return Ok(None);
         };
         self.metrics.login(LoginOutcome::Ok);
-        self.throttle.succeeded(email).await?;
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;
             if let Err(e) = self
@@ -137,14 +158,15 @@ impl Service {
     }
 
     /// Logs in: checks the password (throttled), ends the session the request came with (if
-    /// any: no fixation) and starts a new one. Returns the user and the new session's token.
+    /// any: no fixation) and starts a new one, or a pending sign-in when the user has a second
+    /// factor. Returns the user and the new session's token, or the pending sign-in.
     pub async fn login(
         &self,
         email: &str,
         password: Secret,
         previous_token: Option<&str>,
         client: ClientInfo,
-    ) -> Result<(User, Secret), ServiceError> {
+    ) -> Result<SignIn, ServiceError> {
         let store = self.sessions()?.clone();
         let now = self.clock.now();
         let Some(user) = self
@@ -156,8 +178,7 @@ impl Service {
         if let Some(previous) = previous_token {
             store.delete(&token_digest(previous)).await?;
         }
-        let token = self.start_session(&user, client, now).await?;
-        Ok((user, token))
+        self.after_password(user, client, now).await
     }
 
     /// Starts a new session for `user` (whose credentials were checked) and returns its token.

@@ -6,16 +6,24 @@
 //! - `login`: the gate's decision, password checks, login and logout;
 //! - `sessions`: listing and revoking sessions, sweeping expired ones;
 //! - `users`: users and passwords;
+//! - `factors`: what second factors are made of, as stored;
+//! - `mfa`: second factors (TOTP, recovery codes), the sign-in that waits for one,
+//!   re-authentication and `MFA_REQUIRED`;
+//! - `passkeys`: WebAuthn registration, passwordless sign-in and passkey assertions;
 //! - `setup`: the first-run setup link and the unattended first administrator;
 //! - `throttle`: growing delays after failed attempts;
 //! - `error`: [`ServiceError`].
 //!
 //! Audit events (`login`, `login_failed`, `login_throttled`, `logout`, `sessions_revoked`,
-//! `password_changed`, ...) are log lines with target `audit` and an `event` field.
+//! `password_changed`, `second_factor_enrolled`, `second_factor_removed`, `second_factor_used`,
+//! `second_factor_failed`, `recovery_code_used`, `second_factors_reset`, `reauthenticated`, ...) are log lines with target `audit` and an `event` field.
 
 mod error;
+pub mod factors;
 mod import;
 mod login;
+mod mfa;
+mod passkeys;
 mod sessions;
 mod setup;
 mod setup_link;
@@ -24,6 +32,8 @@ mod types;
 mod users;
 
 pub use error::ServiceError;
+pub use factors::{MfaConfig, SecondFactor, SignIn};
+pub use passkeys::credential;
 pub use setup::SetupDone;
 pub use setup_link::SetupLink;
 pub use types::{

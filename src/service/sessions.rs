@@ -96,10 +96,12 @@ impl Service {
         Ok(n)
     }
 
-    /// Deletes every expired session and forgotten throttling state; returns how many sessions.
+    /// Deletes every expired session, forgotten throttling state and ended record (ceremonies,
+    /// pending sign-ins); returns how many sessions.
     pub async fn purge_expired(&self) -> Result<u64, ServiceError> {
         let now = self.clock.now();
         self.throttle.purge(now).await?;
+        self.records.purge(now).await?;
         let Some(store) = &self.sessions else {
             return Ok(0);
         };

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::error::ServiceError;
+use super::factors::MfaConfig;
 use super::setup_link::SetupLink;
 use super::throttle::Throttle;
 use crate::auth::password::Passwords;
@@ -12,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::AuthType;
 use crate::domain::{Digest32, Expiry, Secret, Session, User};
 use crate::metrics::Metrics;
-use crate::store::{SessionStore, UserStore};
+use crate::store::{RecordStore, SessionStore, UserStore};
 
 /// Who a request runs as.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct Authenticated {
     pub principal: Principal,
     /// The session it came with, as stored, for session schemes.
     pub session: Option<Arc<Session>>,
+    /// Whether it may only enrol a second factor (`MFA_REQUIRED` covers its user, who has
+    /// none yet).
+    pub enrol_only: bool,
 }
 
 impl Authenticated {
@@ -47,7 +51,7 @@ impl Authenticated {
     }
 
     /// The user, or 404 when there is none (`AUTH_TYPE=none`).
-    pub(super) fn require_user(&self) -> Result<&User, ServiceError> {
+    pub fn require_user(&self) -> Result<&User, ServiceError> {
         self.user().ok_or(ServiceError::NotFound)
     }
 }
@@ -156,6 +160,10 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// The first-run setup link, while one is open.
     pub setup: Arc<SetupLink>,
+    /// Second factors, ceremonies and pending sign-ins.
+    pub records: Arc<dyn RecordStore>,
+    /// How second factors are configured.
+    pub mfa: Arc<MfaConfig>,
 }
 
 impl Service {
@@ -225,7 +233,9 @@ impl Service {
     pub(crate) fn in_memory() -> Self {
         use crate::clock::ManualClock;
         use crate::domain::Policy;
-        use crate::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
+        use crate::store::memory::{
+            MemoryRecordStore, MemorySessionStore, MemoryThrottleStore, MemoryUserStore,
+        };
         static PASSWORDS: std::sync::OnceLock<Passwords> = std::sync::OnceLock::new();
         let passwords = PASSWORDS.get_or_init(|| Passwords::new(1).unwrap());
         Self {
@@ -242,6 +252,16 @@ impl Service {
             expiry: Expiry::default(),
             metrics: Arc::new(Metrics::default()),
             setup: Arc::default(),
+            records: Arc::new(MemoryRecordStore::default()),
+            mfa: Arc::new(
+                MfaConfig::new(
+                    crate::config::MfaRequired::Off,
+                    600,
+                    "localhost",
+                    "http://localhost:5000",
+                )
+                .unwrap(),
+            ),
         }
     }
 }

@@ -39,6 +39,7 @@ impl Service {
             tracing::info!(target: "audit", event = "password_change_refused", user_id = %user.id, "wrong current password");
             return Err(ServiceError::WrongCurrentPassword);
         }
+        self.throttle.succeeded(&user.email).await?;
         let hash = self.passwords.hash(new).await?;
         if !self.users.set_password(&user.id, &hash, now).await? {
             return Err(ServiceError::NotFound);
@@ -206,13 +207,15 @@ impl Service {
         Ok(user)
     }
 
-    /// `DELETE /users/{id}`: deletes the user and ends their sessions. Returns the deleted id.
+    /// `DELETE /users/{id}`: deletes the user and ends their sessions, from a session whose
+    /// credential is fresh (`REAUTH_MAX_AGE`). Returns the deleted id.
     pub async fn delete_user_as(
         &self,
         actor: &Authenticated,
         id: &str,
     ) -> Result<String, ServiceError> {
         let id = Self::target(actor, id)?.to_owned();
+        self.require_fresh(actor).await?;
         self.delete_user(&id).await?;
         Ok(id)
     }
@@ -223,6 +226,7 @@ impl Service {
             return Err(ServiceError::NotFound);
         }
         let ended = self.revoke_sessions_of(id).await?;
+        self.forget_factors(id).await?;
         tracing::info!(target: "audit", event = "user_deleted", user_id = %id, sessions_ended = ended, "user deleted");
         Ok(())
     }

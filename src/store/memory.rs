@@ -499,3 +499,67 @@ mod tests {
         assert!(read(&store.inner).user_ids.0.len() <= 7);
     }
 }
+
+/// Records in this process's memory, for tests and embedding.
+#[derive(Default)]
+pub struct MemoryRecordStore {
+    inner: RwLock<HashMap<String, crate::store::traits::Record>>,
+}
+
+fn live(r: &crate::store::traits::Record, now: i64) -> bool {
+    r.expires_at.is_none_or(|at| at > now)
+}
+
+#[async_trait]
+impl crate::store::traits::RecordStore for MemoryRecordStore {
+    async fn get(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<crate::store::traits::Record>, StoreError> {
+        Ok(read(&self.inner).get(key).filter(|r| live(r, now)).cloned())
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        expected: Option<i64>,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut map = write(&self.inner);
+        let current = map.get(key).filter(|r| live(r, now)).map(|r| r.version);
+        if current != expected {
+            return Ok(false);
+        }
+        map.insert(
+            key.to_owned(),
+            crate::store::traits::Record {
+                value: value.to_owned(),
+                version: expected.map_or(1, |v| v + 1),
+                expires_at,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn take(
+        &self,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<crate::store::traits::Record>, StoreError> {
+        Ok(write(&self.inner).remove(key).filter(|r| live(r, now)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(write(&self.inner).remove(key).is_some())
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        let mut map = write(&self.inner);
+        let before = map.len();
+        map.retain(|_, r| live(r, now));
+        Ok((before - map.len()) as u64)
+    }
+}

@@ -22,7 +22,9 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key};
 use crate::store::error::StoreError;
-use crate::store::traits::{JoinedUser, SessionStore, ThrottleStore, UserStore};
+use crate::store::traits::{
+    JoinedUser, Record, RecordStore, SessionStore, ThrottleStore, UserStore,
+};
 
 /// The schema, one step per entry; step `i` (from 1) is recorded in `sesame_schema_migrations`
 /// once applied.
@@ -30,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres_001.sql"),
     include_str!("migrations/postgres_002.sql"),
     include_str!("migrations/postgres_003.sql"),
+    include_str!("migrations/postgres_004.sql"),
 ];
 
 /// The schema version this build migrates a database to: the number of migration steps.
@@ -655,6 +658,101 @@ impl ThrottleStore for PgStore {
                 .prepare_cached("DELETE FROM login_failures WHERE last_failure_at <= $1")
                 .await?;
             c.execute(&st, &[&before]).await
+        })
+    }
+}
+
+fn record_from_row(r: &Row, now: i64) -> Result<Option<Record>, StoreError> {
+    let record = Record {
+        value: r.try_get(0).map_err(map_err)?,
+        version: r.try_get(1).map_err(map_err)?,
+        expires_at: r.try_get(2).map_err(map_err)?,
+    };
+    Ok(record
+        .expires_at
+        .is_none_or(|at| at > now)
+        .then_some(record))
+}
+
+#[async_trait]
+impl RecordStore for PgStore {
+    async fn get(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError> {
+        let row = op!(self, |c| {
+            let st = c
+                .prepare_cached("SELECT value, version, expires_at FROM records WHERE key = $1")
+                .await?;
+            c.query_opt(&st, &[&key]).await
+        })?;
+        Ok(row.map(|r| record_from_row(&r, now)).transpose()?.flatten())
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        expected: Option<i64>,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = match expected {
+            // Absent, or present but ended: either way the key is free.
+            None => op!(self, |c| {
+                let st = c
+                    .prepare_cached(
+                        "INSERT INTO records AS r (key, value, version, expires_at) \
+                         VALUES ($1, $2, 1, $3) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                           value = excluded.value, version = 1, expires_at = excluded.expires_at \
+                         WHERE r.expires_at IS NOT NULL AND r.expires_at <= $4",
+                    )
+                    .await?;
+                c.execute(&st, &[&key, &value, &expires_at, &now]).await
+            })?,
+            Some(version) => op!(self, |c| {
+                let st = c
+                    .prepare_cached(
+                        "UPDATE records SET value = $2, version = version + 1, expires_at = $3 \
+                         WHERE key = $1 AND version = $4 \
+                           AND (expires_at IS NULL OR expires_at > $5)",
+                    )
+                    .await?;
+                c.execute(&st, &[&key, &value, &expires_at, &version, &now])
+                    .await
+            })?,
+        };
+        Ok(n == 1)
+    }
+
+    async fn take(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError> {
+        let row = op!(self, |c| {
+            let st = c
+                .prepare_cached(
+                    "DELETE FROM records WHERE key = $1 RETURNING value, version, expires_at",
+                )
+                .await?;
+            c.query_opt(&st, &[&key]).await
+        })?;
+        Ok(row.map(|r| record_from_row(&r, now)).transpose()?.flatten())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let n = op!(self, |c| {
+            let st = c
+                .prepare_cached("DELETE FROM records WHERE key = $1")
+                .await?;
+            c.execute(&st, &[&key]).await
+        })?;
+        Ok(n > 0)
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        op!(self, |c| {
+            let st = c
+                .prepare_cached(
+                    "DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= $1",
+                )
+                .await?;
+            c.execute(&st, &[&now]).await
         })
     }
 }

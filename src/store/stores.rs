@@ -7,7 +7,7 @@ use crate::store::error::StoreError;
 use crate::store::postgres::PgStore;
 use crate::store::redis::RedisSessionStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::traits::{SessionStore, ThrottleStore, UserStore};
+use crate::store::traits::{RecordStore, SessionStore, ThrottleStore, UserStore};
 
 /// Where each store lives: what [`open`] opens.
 #[derive(Debug, Clone, Copy)]
@@ -33,19 +33,22 @@ pub struct Stores {
     pub persistent_sessions: Arc<dyn SessionStore>,
     /// Failed-login counts, in the database so every instance sees them.
     pub throttle: Arc<dyn ThrottleStore>,
+    /// Second factors, ceremonies and pending sign-ins, in the database too.
+    pub records: Arc<dyn RecordStore>,
 }
 
-/// The three stores one database holds.
+/// The four stores one database holds.
 type Database = (
     Arc<dyn UserStore>,
     Arc<dyn ThrottleStore>,
     Arc<dyn SessionStore>,
+    Arc<dyn RecordStore>,
 );
 
 /// Opens (creating and migrating as needed) the stores `config` names: users, throttling counts
 /// and sessions in its database, or sessions in its Redis when it names one.
 pub async fn open(config: &StoreConfig<'_>) -> Result<Stores, StoreError> {
-    let (users, throttle, db_sessions) = open_database(config.database).await?;
+    let (users, throttle, db_sessions, records) = open_database(config.database).await?;
     let persistent_sessions: Arc<dyn SessionStore> = match config.session_store_url {
         Some(url) => Arc::new(
             RedisSessionStore::connect(url, config.session_store_prefix, config.session_ttl)
@@ -57,6 +60,7 @@ pub async fn open(config: &StoreConfig<'_>) -> Result<Stores, StoreError> {
         users,
         persistent_sessions,
         throttle,
+        records,
     })
 }
 
@@ -64,15 +68,15 @@ async fn open_database(url: &DatabaseUrl) -> Result<Database, StoreError> {
     Ok(match url {
         DatabaseUrl::SqliteFile(path) => {
             let db = Arc::new(SqliteStore::open_file(path)?);
-            (db.clone(), db.clone(), db)
+            (db.clone(), db.clone(), db.clone(), db)
         }
         DatabaseUrl::SqliteMemory => {
             let db = Arc::new(SqliteStore::open_memory()?);
-            (db.clone(), db.clone(), db)
+            (db.clone(), db.clone(), db.clone(), db)
         }
         DatabaseUrl::Postgres(url) => {
             let db = Arc::new(PgStore::connect(url).await?);
-            (db.clone(), db.clone(), db)
+            (db.clone(), db.clone(), db.clone(), db)
         }
     })
 }

@@ -122,3 +122,45 @@ pub trait ThrottleStore: Send + Sync + 'static {
     /// Forgets every run of failures whose last one is at or before `before`; returns how many.
     async fn purge(&self, before: i64) -> Result<u64, StoreError>;
 }
+
+/// A small record kept by [`RecordStore`]: its text, its version and when it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The record's contents (JSON, for every record sesame writes).
+    pub value: String,
+    /// Starts at 1 and grows by one with every write; what [`RecordStore::put`] compares.
+    pub version: i64,
+    /// Unix seconds from which the record no longer exists; `None`: it lasts until deleted.
+    pub expires_at: Option<i64>,
+}
+
+/// Small records by key, with versions and lifetimes: a user's second factors, WebAuthn
+/// ceremonies between their start and finish, sign-ins waiting for a second factor, and when a
+/// session last presented a credential. They live in the database, so every instance on it
+/// sees them and they survive restarts. Guarantees:
+/// - A record whose `expires_at` is at or before `now` reads as absent, and a write may take
+///   its key as if it were free.
+/// - `put` is a compare-and-set: of racing writes that expect the same version, exactly one
+///   succeeds.
+/// - `take` is atomic: of racing takes of one key, at most one gets the record.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// The live record under `key`.
+    async fn get(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError>;
+    /// Writes `value` under `key` if the live record there has version `expected` (`None`:
+    /// if there is no live record). Returns whether it wrote.
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        expected: Option<i64>,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the record under `key` and returns it if it was live.
+    async fn take(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError>;
+    /// Deletes the record under `key`; whether there was one (live or not).
+    async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Deletes every record that has ended at `now`; returns how many.
+    async fn purge(&self, now: i64) -> Result<u64, StoreError>;
+}

@@ -437,11 +437,18 @@ fn help_never_shows_a_value_taken_from_the_environment() {
 }
 
 #[test]
-fn user_help_lists_create_list_delete_set_admin_and_passwd() {
+fn user_help_lists_create_list_delete_set_admin_reset_mfa_and_passwd() {
     let world = World::new();
     let run = world.run(&["user", "--help"]);
     run.assert_ok();
-    for sub in ["create", "list", "delete", "set-admin", "passwd"] {
+    for sub in [
+        "create",
+        "list",
+        "delete",
+        "set-admin",
+        "reset-mfa",
+        "passwd",
+    ] {
         assert!(
             run.stdout
                 .lines()

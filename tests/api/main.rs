@@ -7,11 +7,13 @@ mod support;
 
 mod admin;
 mod architecture;
+mod authenticator;
 mod cache;
 mod clock_edges;
 mod compat;
 mod forward_auth;
 mod gate;
+mod mfa;
 mod openapi;
 mod operations;
 mod process;

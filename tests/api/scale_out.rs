@@ -37,6 +37,14 @@ impl Pair {
     /// Instance A, then instance B started on A's configuration (`another_instance`), with
     /// `AUTH_TYPE=session_db_auth`.
     pub(crate) async fn start(layout: Layout) -> Pair {
+        Self::start_with(layout, |_| {}).await
+    }
+
+    /// [`Pair::start`], with `f` changing the configuration both instances share.
+    pub(crate) async fn start_with(
+        layout: Layout,
+        f: impl FnOnce(&mut sesame::config::RawConfig),
+    ) -> Pair {
         let db = match layout {
             Layout::Postgres | Layout::RedisAndPostgres => Some(TestDb::new().await),
             Layout::RedisAndSqlite => None,
@@ -54,6 +62,7 @@ impl Pair {
                 raw.session_store_url = Some(redis_url());
                 raw.session_store_prefix = p.0.clone();
             }
+            f(raw);
         })
         .await;
         let b = a.another_instance().await;

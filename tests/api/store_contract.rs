@@ -10,9 +10,13 @@ use std::sync::Arc;
 
 use sesame::domain::Expiry;
 use sesame::domain::{Session, User, new_id, token_digest};
-use sesame::store::memory::{MemorySessionStore, MemoryThrottleStore, MemoryUserStore};
+use sesame::store::memory::{
+    MemoryRecordStore, MemorySessionStore, MemoryThrottleStore, MemoryUserStore,
+};
 use sesame::store::sqlite::SqliteStore;
-use sesame::store::{Failures, SessionStore, StoreError, ThrottleStore, UserStore};
+use sesame::store::{
+    Failures, Record, RecordStore, SessionStore, StoreError, ThrottleStore, UserStore,
+};
 
 /// Expands to one test per check, each building its own store with `$make`.
 macro_rules! contract_tests {
@@ -153,6 +157,58 @@ macro_rules! throttle_store_contract {
         }
     };
 }
+
+/// The record-store contract for one backend: `$make` evaluates to
+/// `(Arc<dyn RecordStore>, guard)`.
+macro_rules! record_store_contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            contract_tests! { $make;
+                #[tokio::test]
+                put_if_absent_then_get_and_a_second_put_if_absent_loses =>
+                    crate::store_contract::records::put_if_absent;
+                #[tokio::test]
+                put_with_the_current_version_wins_once_and_with_a_stale_one_loses =>
+                    crate::store_contract::records::compare_and_set;
+                #[tokio::test]
+                an_ended_record_reads_as_absent_and_its_key_is_free =>
+                    crate::store_contract::records::expiry;
+                #[tokio::test]
+                take_returns_a_live_record_once_and_nothing_for_an_ended_one =>
+                    crate::store_contract::records::take_once;
+                #[tokio::test]
+                delete_and_purge_remove_what_they_say =>
+                    crate::store_contract::records::delete_and_purge;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                of_racing_writes_expecting_one_version_exactly_one_lands =>
+                    crate::store_contract::records::racing_writes;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                of_racing_takes_of_one_key_exactly_one_gets_the_record =>
+                    crate::store_contract::records::racing_takes;
+            }
+        }
+    };
+}
+
+record_store_contract!(memory_records, {
+    (
+        Arc::new(MemoryRecordStore::default()) as Arc<dyn RecordStore>,
+        (),
+    )
+});
+record_store_contract!(sqlite_file_records, {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_file(&dir.path().join("t.db")).unwrap();
+    (Arc::new(store) as Arc<dyn RecordStore>, dir)
+});
+record_store_contract!(sqlite_memory_records, {
+    (
+        Arc::new(SqliteStore::open_memory().unwrap()) as Arc<dyn RecordStore>,
+        (),
+    )
+});
 
 user_store_contract!(
     memory_users,
@@ -1105,5 +1161,126 @@ pub(crate) mod throttle {
         }
         counts.sort_unstable();
         assert_eq!(counts, (1..=20).collect::<Vec<u32>>());
+    }
+}
+
+pub(crate) mod records {
+    use super::*;
+
+    const T: i64 = 1_700_000_000;
+
+    pub async fn put_if_absent(s: Arc<dyn RecordStore>) {
+        assert_eq!(s.get("k", T).await.unwrap(), None);
+        assert!(s.put("k", "one", None, None, T).await.unwrap());
+        assert_eq!(
+            s.get("k", T).await.unwrap(),
+            Some(Record {
+                value: "one".into(),
+                version: 1,
+                expires_at: None
+            })
+        );
+        assert!(!s.put("k", "two", None, None, T).await.unwrap());
+        assert_eq!(s.get("k", T).await.unwrap().unwrap().value, "one");
+        assert_eq!(s.get("other", T).await.unwrap(), None);
+    }
+
+    pub async fn compare_and_set(s: Arc<dyn RecordStore>) {
+        assert!(
+            !s.put("k", "x", Some(1), None, T).await.unwrap(),
+            "no record to match"
+        );
+        assert!(s.put("k", "one", None, None, T).await.unwrap());
+        assert!(s.put("k", "two", Some(1), Some(T + 60), T).await.unwrap());
+        assert!(!s.put("k", "stale", Some(1), None, T).await.unwrap());
+        let r = s.get("k", T).await.unwrap().unwrap();
+        assert_eq!(
+            (r.value.as_str(), r.version, r.expires_at),
+            ("two", 2, Some(T + 60))
+        );
+        assert!(s.put("k", "three", Some(2), None, T).await.unwrap());
+        assert_eq!(s.get("k", T + 61).await.unwrap().unwrap().value, "three");
+    }
+
+    pub async fn expiry(s: Arc<dyn RecordStore>) {
+        assert!(s.put("k", "short", None, Some(T + 10), T).await.unwrap());
+        assert!(s.get("k", T + 9).await.unwrap().is_some());
+        assert_eq!(
+            s.get("k", T + 10).await.unwrap(),
+            None,
+            "ended at its expiry"
+        );
+        assert!(
+            !s.put("k", "cas", Some(1), None, T + 10).await.unwrap(),
+            "an ended record cannot be compared"
+        );
+        assert!(
+            s.put("k", "again", None, None, T + 10).await.unwrap(),
+            "its key is free"
+        );
+        let r = s.get("k", T + 10).await.unwrap().unwrap();
+        assert_eq!((r.value.as_str(), r.version), ("again", 1));
+    }
+
+    pub async fn take_once(s: Arc<dyn RecordStore>) {
+        assert!(s.put("k", "v", None, Some(T + 10), T).await.unwrap());
+        assert_eq!(s.take("k", T).await.unwrap().unwrap().value, "v");
+        assert_eq!(s.take("k", T).await.unwrap(), None);
+        assert_eq!(s.get("k", T).await.unwrap(), None);
+        assert!(s.put("old", "v", None, Some(T + 10), T).await.unwrap());
+        assert_eq!(
+            s.take("old", T + 10).await.unwrap(),
+            None,
+            "an ended record is not handed out"
+        );
+        assert_eq!(s.get("old", T).await.unwrap(), None, "but it is gone");
+    }
+
+    pub async fn delete_and_purge(s: Arc<dyn RecordStore>) {
+        assert!(s.put("keep", "v", None, None, T).await.unwrap());
+        assert!(s.put("later", "v", None, Some(T + 100), T).await.unwrap());
+        assert!(s.put("soon", "v", None, Some(T + 10), T).await.unwrap());
+        assert!(s.put("gone", "v", None, None, T).await.unwrap());
+        assert!(s.delete("gone").await.unwrap());
+        assert!(!s.delete("gone").await.unwrap());
+        assert_eq!(s.purge(T + 10).await.unwrap(), 1);
+        assert_eq!(s.purge(T + 10).await.unwrap(), 0);
+        assert!(s.get("keep", T + 50).await.unwrap().is_some());
+        assert!(s.get("later", T + 50).await.unwrap().is_some());
+    }
+
+    pub async fn racing_writes(s: Arc<dyn RecordStore>) {
+        assert!(s.put("k", "start", None, None, T).await.unwrap());
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.put("k", &format!("w{i}"), Some(1), None, T)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            won += usize::from(t.await.unwrap());
+        }
+        assert_eq!(won, 1);
+        assert_eq!(s.get("k", T).await.unwrap().unwrap().version, 2);
+    }
+
+    pub async fn racing_takes(s: Arc<dyn RecordStore>) {
+        assert!(s.put("k", "once", None, Some(T + 60), T).await.unwrap());
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move { s.take("k", T).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut got = 0;
+        for t in tasks {
+            got += usize::from(t.await.unwrap());
+        }
+        assert_eq!(got, 1);
     }
 }

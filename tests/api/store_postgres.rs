@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use sesame::domain::{Session, User, new_id, token_digest};
 use sesame::store::postgres::{PgStore, SCHEMA_VERSION};
-use sesame::store::{SessionStore, StoreError, ThrottleStore, UserStore};
+use sesame::store::{RecordStore, SessionStore, StoreError, ThrottleStore, UserStore};
 
 use crate::support::TestDb;
 
@@ -21,6 +21,11 @@ user_store_contract!(postgres_users, {
 session_store_contract!(postgres_sessions, {
     let db = TestDb::new().await;
     (Arc::new(db.store().await) as Arc<dyn SessionStore>, db)
+});
+
+record_store_contract!(postgres_records, {
+    let db = TestDb::new().await;
+    (Arc::new(db.store().await) as Arc<dyn RecordStore>, db)
 });
 
 throttle_store_contract!(postgres_throttle, {
@@ -74,6 +79,7 @@ async fn instances_starting_at_once_on_a_fresh_database_migrate_it_exactly_once(
         tables(&client).await,
         [
             "login_failures",
+            "records",
             "sesame_schema_migrations",
             "sessions",
             "users"

@@ -330,6 +330,13 @@ impl Client {
         self
     }
 
+    /// The value of a header this client sends with every request.
+    pub fn header_value(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
     pub fn basic(self, email: &str, password: &str) -> Self {
         use base64::Engine as _;
         let enc = base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"));

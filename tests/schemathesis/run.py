@@ -27,7 +27,7 @@ throttled by then: the earlier phases read their emails from GET /users and trie
 wrong passwords, as they should).
 
 Every phase runs every check schemathesis has, less what EXCLUDED_CHECKS (nothing) and
-schemathesis.toml (one check on one operation) turn off, each with its reason.
+schemathesis.toml (one check on the operations it names) turn off, each with its reason.
 The figures (requests, statuses, per phase and in total) are printed and written as JSON to
 --summary. Exit status: 0 when every phase passed and at least --min-requests requests were
 made; 1 otherwise; 77 when schemathesis is not installed.
@@ -64,6 +64,7 @@ ENDING = [
     "revoke_user_sessions",
     "revoke_my_session",
     "update_user",
+    "reset_user_mfa",
 ]
 LOGOUT = "logout"
 

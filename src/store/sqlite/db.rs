@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite_001.sql"),
     include_str!("../migrations/sqlite_002.sql"),
     include_str!("../migrations/sqlite_003.sql"),
+    include_str!("../migrations/sqlite_004.sql"),
 ];
 
 /// How many reader connections a file database keeps.

@@ -8,10 +8,11 @@
 //!
 //! - `db`: the store type, its connections and migrations, and the one write path;
 //! - `cache`: the read cache of the hot path and the WAL-index watch that keeps it exact;
-//! - `users`, `sessions`, `throttle`: the queries of each table.
+//! - `users`, `sessions`, `throttle`, `records`: the queries of each table.
 
 mod cache;
 mod db;
+mod records;
 mod sessions;
 mod throttle;
 mod users;
