@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Field, Id, JsonBody, client_info};
 use super::state::AppState;
-use super::view::{Empty, UserView, empty_answer, user_response};
+use super::view::{Empty, UserView, empty_answer, user_response, with_session_cookie};
 use crate::auth::client::ClientIp;
-use crate::auth::cookie::{session_cookie, session_set_cookie};
+use crate::auth::cookie::session_cookie;
 use crate::auth::csrf::refuse_cross_site_login;
 use crate::auth::gate::{Auth, Enrolling, PendingToken};
 use crate::domain::{Secret, User, format_timestamp};
@@ -150,22 +150,17 @@ pub fn mfa_required_response(
     token: &Secret,
     methods: Vec<&'static str>,
 ) -> Result<Response, ApiError> {
-    let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
-    let mut resp = Json(MfaRequiredView {
+    let resp = Json(MfaRequiredView {
         mfa_required: true,
         methods,
     })
     .into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(resp)
+    with_session_cookie(&state.settings, resp, token)
 }
 
 /// The user and the new session's cookie.
 fn signed_in(state: &AppState, user: &User, token: &Secret) -> Result<Response, ApiError> {
-    let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
-    let mut resp = user_response(user);
-    resp.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(resp)
+    with_session_cookie(&state.settings, user_response(user), token)
 }
 
 fn answer<T: for<'de> Deserialize<'de>>(value: Option<Value>) -> Result<T, ApiError> {

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -13,9 +13,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Field, FormOrJson, Id, client_info};
 use super::mfa::mfa_required_response;
 use super::state::AppState;
-use super::view::{Empty, UserView, empty_answer, user_response};
+use super::view::{Empty, UserView, empty_answer, user_response, with_session_cookie};
 use crate::auth::client::ClientIp;
-use crate::auth::cookie::{session_cookie, session_set_cookie};
+use crate::auth::cookie::session_cookie;
 use crate::auth::csrf::refuse_cross_site_login;
 use crate::auth::gate::{Auth, Enrolling};
 use crate::domain::{Secret, format_timestamp};
@@ -106,10 +106,7 @@ pub async fn login(
         .await?
     {
         SignIn::Done(user, token) => {
-            let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
-            let mut resp = user_response(&user);
-            resp.headers_mut().insert(header::SET_COOKIE, cookie);
-            Ok(resp)
+            with_session_cookie(&state.settings, user_response(&user), &token)
         }
         SignIn::SecondFactor(token, methods) => mfa_required_response(&state, &token, methods),
     }

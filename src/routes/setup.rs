@@ -1,7 +1,7 @@
 //! `/setup`: the first administrator, made with the one-time setup link's token (first run).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,9 +9,8 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Field, JsonBody, client_info};
 use super::state::AppState;
-use super::view::{UserView, user_response};
+use super::view::{UserView, user_response, with_session_cookie};
 use crate::auth::client::ClientIp;
-use crate::auth::cookie::session_set_cookie;
 use crate::auth::csrf::refuse_cross_site_login;
 use crate::domain::Secret;
 use crate::service::{NewUser, SetupDone};
@@ -89,10 +88,9 @@ pub async fn create(
         .service
         .complete_setup(&token, new, client_info(ip, &headers))
         .await?;
-    let mut resp = (StatusCode::CREATED, user_response(&user)).into_response();
-    if let Some(token) = token {
-        let cookie = session_set_cookie(&state.settings, Some(token.expose()))?;
-        resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    let resp = (StatusCode::CREATED, user_response(&user)).into_response();
+    match token {
+        Some(token) => with_session_cookie(&state.settings, resp, &token),
+        None => Ok(resp),
     }
-    Ok(resp)
 }

@@ -58,6 +58,17 @@ pub fn empty_answer(settings: &Settings, end_session: bool) -> Result<Response, 
     Ok(resp)
 }
 
+/// `resp` with the session cookie of `token` set.
+pub fn with_session_cookie(
+    settings: &Settings,
+    mut resp: Response,
+    token: &crate::domain::Secret,
+) -> Result<Response, ApiError> {
+    let cookie = session_set_cookie(settings, Some(token.expose()))?;
+    resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(resp)
+}
+
 /// A user as a JSON response, written into a buffer sized for it at once.
 pub fn user_response(user: &User) -> Response {
     let mut body = Vec::with_capacity(256);
