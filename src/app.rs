@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::routes::{self, AppState};
 use crate::serve::{self, Limits};
 use crate::service::throttle::Throttle;
-use crate::service::{MfaConfig, Service};
+use crate::service::{MailSettings, MfaConfig, Service};
 use crate::store::memory::MemorySessionStore;
 use crate::store::{self, SessionStore, StoreConfig, StoreError, Stores};
 
@@ -70,6 +70,13 @@ impl App {
         let stores = open_with_retries(&settings).await?;
         let passwords = Passwords::new(hash_parallelism())?;
         let mfa = Arc::new(mfa_config(&settings)?);
+        let mail = settings.smtp_url.as_ref().map(|_| {
+            Arc::new(MailSettings {
+                public_base: settings.public_base(),
+                signup_open: settings.signup_open,
+                wake: tokio::sync::Notify::new(),
+            })
+        });
         let service = Service {
             users: stores.users.clone(),
             sessions: sessions_for(settings.auth_type, &stores),
@@ -86,6 +93,7 @@ impl App {
             setup: Arc::default(),
             records: stores.records.clone(),
             mfa,
+            mail,
         };
         Ok(Self {
             service,
@@ -114,6 +122,7 @@ impl App {
             setup: self.service.setup.clone(),
             records: self.stores.records.clone(),
             mfa: self.service.mfa.clone(),
+            mail: self.service.mail.clone(),
         })
     }
 
@@ -298,6 +307,45 @@ fn limits(settings: &Settings) -> anyhow::Result<Limits> {
     })
 }
 
+/// Serves `/metrics` on `METRICS_ADDR` when it is set; returns the bound address.
+async fn serve_metrics(
+    app: &App,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(maddr) = app.settings.metrics_addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(maddr)
+        .await
+        .with_context(|| format!("binding METRICS_ADDR {maddr}"))?;
+    let bound = listener.local_addr()?;
+    let router = routes::metrics_router(app.state());
+    tokio::spawn(serve::serve(
+        listener,
+        router,
+        limits,
+        app.service.metrics().clone(),
+        stopped(stop),
+    ));
+    tracing::info!(addr = %bound, "metrics listening");
+    Ok(Some(bound))
+}
+
+/// Starts the outbox's worker when `SMTP_URL` is set.
+fn spawn_mailer(app: &App, stop: watch::Receiver<bool>) -> anyhow::Result<Option<JoinHandle<()>>> {
+    let Some(url) = &app.settings.smtp_url else {
+        return Ok(None);
+    };
+    let mailer = crate::mail::smtp::Mailer::new(url, &app.settings.mail_from)
+        .map_err(|e| anyhow::anyhow!("invalid SMTP_URL or MAIL_FROM: {e}"))?;
+    Ok(Some(crate::mail::worker::spawn(
+        app.service.clone(),
+        mailer,
+        stop,
+    )))
+}
+
 /// Builds the app for `settings`, binds `settings.addr` and serves in the background until
 /// [`Running::stop`] is called or `shutdown` (if given) completes.
 pub async fn start(
@@ -326,26 +374,9 @@ pub async fn start(
         });
     }
     let metrics = app.service.metrics().clone();
-    let metrics_addr = match app.settings.metrics_addr {
-        Some(maddr) => {
-            let listener = TcpListener::bind(maddr)
-                .await
-                .with_context(|| format!("binding METRICS_ADDR {maddr}"))?;
-            let bound = listener.local_addr()?;
-            let router = routes::metrics_router(app.state());
-            tokio::spawn(serve::serve(
-                listener,
-                router,
-                limits,
-                metrics.clone(),
-                stopped(stop_rx.clone()),
-            ));
-            tracing::info!(addr = %bound, "metrics listening");
-            Some(bound)
-        }
-        None => None,
-    };
+    let metrics_addr = serve_metrics(&app, limits, stop_rx.clone()).await?;
     let sweeper = spawn_sweeper(app.service.clone(), stop_rx.clone());
+    let mailer = spawn_mailer(&app, stop_rx.clone())?;
     let stores = app.stores.clone();
     let signal = stopped(stop_rx);
     let task = tokio::spawn(async move {
@@ -355,6 +386,9 @@ pub async fn start(
         };
         serve::serve(listener, http, limits, metrics, stop).await;
         sweeper.abort();
+        if let Some(mailer) = mailer {
+            mailer.abort();
+        }
         stores.users.close();
         tracing::info!("stopped");
         Ok(())

@@ -194,6 +194,12 @@ variables! {
     WEBAUTHN_RP_ID webauthn_rp_id: Option<String>;
     /// The origin browsers use for passkeys (http://localhost:API_PORT when unset)
     WEBAUTHN_ORIGIN webauthn_origin: Option<String>;
+    /// smtp://[user:password@]host:port (STARTTLS when offered) or smtps://...: where mail goes; unset: no mail, and its routes answer 404
+    SMTP_URL smtp_url: Option<String>;
+    /// The sender of sesame's mail
+    MAIL_FROM mail_from: String = "sesame@localhost";
+    /// off, or open: anyone may create an account (verified by mail) through /api/v1/auth_session/signup
+    SIGNUP signup: String = "off";
 }
 
 /// Who must have a second factor (`MFA_REQUIRED`).
@@ -348,6 +354,12 @@ pub struct Settings {
     pub webauthn_rp_id: String,
     /// `WEBAUTHN_ORIGIN`, if set.
     pub webauthn_origin: Option<Url>,
+    /// `SMTP_URL`, if set.
+    pub smtp_url: Option<Url>,
+    /// `MAIL_FROM`.
+    pub mail_from: String,
+    /// `SIGNUP=open`.
+    pub signup_open: bool,
 }
 
 /// The unattended first administrator: an email, and the file its password is read from at
@@ -736,6 +748,38 @@ fn parse_webauthn(
     Ok((rp_id, origin))
 }
 
+/// `SMTP_URL`: `smtp://` or `smtps://`, a host, an optional port and credentials.
+fn parse_smtp_url(value: Option<&str>) -> Result<Option<Url>, ConfigError> {
+    let Some(text) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let url = Url::parse(text).map_err(|e| bad("SMTP_URL", format!("{e}")))?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host().is_none() {
+        return Err(bad(
+            "SMTP_URL",
+            "must be smtp://[user:password@]host:port or smtps://[user:password@]host:port",
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// `MAIL_FROM`: an address (`sesame@example.com` or `sesame <sesame@example.com>`).
+fn check_mail_from(value: &str) -> Result<(), ConfigError> {
+    value
+        .trim()
+        .parse::<lettre::message::Mailbox>()
+        .map(drop)
+        .map_err(|e| bad("MAIL_FROM", format!("{value:?}: {e}")))
+}
+
+fn parse_signup(value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "off" => Ok(false),
+        "open" => Ok(true),
+        other => Err(bad("SIGNUP", format!("{other:?} is not off or open"))),
+    }
+}
+
 /// `MAX_CONNECTIONS`; 0 is `None` (derived from the open-file limit).
 fn parse_max_connections(value: &str) -> Result<Option<usize>, ConfigError> {
     Ok(match parse_count("MAX_CONNECTIONS", value)? {
@@ -788,7 +832,19 @@ impl Settings {
             raw.webauthn_rp_id.as_deref(),
             raw.webauthn_origin.as_deref(),
         )?;
+        let smtp_url = parse_smtp_url(raw.smtp_url.as_deref())?;
+        check_mail_from(&raw.mail_from)?;
+        let signup_open = parse_signup(&raw.signup)?;
+        if signup_open && smtp_url.is_none() {
+            return Err(bad(
+                "SIGNUP",
+                "open needs SMTP_URL: new accounts are verified by mail",
+            ));
+        }
         Ok(Self {
+            smtp_url,
+            mail_from: raw.mail_from.trim().to_owned(),
+            signup_open,
             mfa_required,
             reauth_max_age,
             webauthn_rp_id,

@@ -20,6 +20,8 @@ pub mod domain;
 pub mod edge;
 /// Import of the original system's JSON files.
 pub mod import;
+/// The outbox's worker and the SMTP transport.
+pub mod mail;
 /// Prometheus counters and histograms, lock-free.
 pub mod metrics;
 /// The router, thin handlers, typed request bodies, views, and the mapping of errors to HTTP.

@@ -168,6 +168,52 @@ fn answer<T: for<'de> Deserialize<'de>>(value: Option<Value>) -> Result<T, ApiEr
     Ok(credential(&value)?)
 }
 
+/// A user's second factors, as they see them.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SecondFactors)]
+struct FactorsView {
+    /// Whether TOTP (an authenticator app) is on.
+    totp: bool,
+    /// Whether a TOTP enrolment waits for its first code.
+    totp_pending: bool,
+    /// How many passkeys are registered.
+    passkeys: usize,
+    /// How many unused recovery codes are left.
+    recovery_codes_left: usize,
+    /// How a sign-in can be finished: `totp`, `passkey`, `recovery_code`.
+    methods: Vec<&'static str>,
+}
+
+/// `GET /users/me/mfa`.
+#[utoipa::path(
+    get,
+    operation_id = "my_second_factors",
+    path = "/api/v1/users/me/mfa",
+    tag = "second factors",
+    summary = "One's second factors",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "What the caller has", body = FactorsView),
+        (status = 401, description = "No credentials", body = ErrorBody),
+        (status = 403, description = "Credentials that do not resolve", body = ErrorBody),
+        (status = 503, description = "A store cannot be reached", body = ErrorBody),
+    ),
+)]
+pub async fn my_second_factors(
+    State(state): State<AppState>,
+    Enrolling(auth): Enrolling,
+) -> Result<Response, ApiError> {
+    let f = state.service.my_factors(&auth).await?;
+    Ok(Json(FactorsView {
+        totp: f.totp.is_some(),
+        totp_pending: f.totp_pending.is_some(),
+        passkeys: f.passkeys.len(),
+        recovery_codes_left: f.recovery.len(),
+        methods: f.methods(),
+    })
+    .into_response())
+}
+
 /// `POST /users/me/totp`.
 #[utoipa::path(
     post,

@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod index;
 pub mod mfa;
+pub mod recovery;
 pub mod sessions;
 pub mod setup;
 pub mod state;
@@ -49,6 +50,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::login))
         .routes(routes!(sessions::logout))
         .routes(routes!(setup::create))
+        .routes(routes!(mfa::my_second_factors))
         .routes(routes!(mfa::start_totp, mfa::remove_totp))
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::renew_recovery_codes))
@@ -64,6 +66,13 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::reauthenticate))
         .routes(routes!(mfa::start_reauth_passkey))
         .routes(routes!(mfa::reset_user_mfa))
+        .routes(routes!(
+            recovery::request_password_reset,
+            recovery::reset_password
+        ))
+        .routes(routes!(recovery::request_email_verification))
+        .routes(routes!(recovery::verify_email))
+        .routes(routes!(recovery::signup))
         .routes(routes!(crate::auth::verify::redirect_target))
 }
 

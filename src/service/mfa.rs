@@ -162,6 +162,12 @@ impl Service {
         )))
     }
 
+    /// `GET /users/me/mfa`: the caller's factors.
+    pub async fn my_factors(&self, auth: &Authenticated) -> Result<Factors, ServiceError> {
+        let user = auth.require_user()?;
+        Ok(self.factors(&user.id).await?.0)
+    }
+
     /// Whether `user` has a second factor.
     pub async fn has_second_factor(&self, user: &User) -> Result<bool, ServiceError> {
         Ok(self.factors(&user.id).await?.0.any())

@@ -10,6 +10,7 @@
 //! - `mfa`: second factors (TOTP, recovery codes), the sign-in that waits for one,
 //!   re-authentication and `MFA_REQUIRED`;
 //! - `passkeys`: WebAuthn registration, passwordless sign-in and passkey assertions;
+//! - `recovery`: password reset, e-mail verification and sign-up, and the mails they cause;
 //! - `setup`: the first-run setup link and the unattended first administrator;
 //! - `throttle`: growing delays after failed attempts;
 //! - `error`: [`ServiceError`].
@@ -24,6 +25,7 @@ mod import;
 mod login;
 mod mfa;
 mod passkeys;
+pub mod recovery;
 mod sessions;
 mod setup;
 mod setup_link;
@@ -37,6 +39,6 @@ pub use passkeys::credential;
 pub use setup::SetupDone;
 pub use setup_link::SetupLink;
 pub use types::{
-    Authenticated, Authorization, ClientInfo, Credentials, NewUser, Page, Principal, Service,
-    SessionInfo, UserChanges,
+    Authenticated, Authorization, ClientInfo, Credentials, MailSettings, NewUser, Page, Principal,
+    Service, SessionInfo, UserChanges,
 };

@@ -94,6 +94,44 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts a request for mail about `email` from `ip`: 3 per email and 30 per address
+    /// without delay, then growing ones, forgotten after 15 quiet minutes. A refused request
+    /// (429) is not counted.
+    pub async fn mail_request(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        const PER_EMAIL: Policy = Policy {
+            free: 3,
+            max_delay: 900,
+            quiet: 900,
+        };
+        const PER_ADDRESS: Policy = Policy {
+            free: 30,
+            max_delay: 900,
+            quiet: 900,
+        };
+        let email_key = format!("mail:{}", email_key(email));
+        let ip_key = ip.map(|ip| format!("mail-ip:{ip}"));
+        let mut wait = PER_EMAIL.wait(self.store.failures(&email_key).await?, now);
+        if let Some(k) = &ip_key {
+            wait = wait.max(PER_ADDRESS.wait(self.store.failures(k).await?, now));
+        }
+        if wait > 0 {
+            tracing::warn!(target: "audit", event = "mail_throttled", retry_after = wait, "mail request refused: throttled");
+            return Err(ServiceError::Throttled { retry_after: wait });
+        }
+        self.store
+            .record_failure(&email_key, now, PER_EMAIL.quiet)
+            .await?;
+        if let Some(k) = &ip_key {
+            self.store.record_failure(k, now, PER_ADDRESS.quiet).await?;
+        }
+        Ok(())
+    }
+
     /// Forgets runs of failures that ended long enough ago; returns how many.
     pub async fn purge(&self, now: i64) -> Result<u64, ServiceError> {
         let quiet = self

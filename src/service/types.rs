@@ -164,6 +164,19 @@ pub struct Service {
     pub records: Arc<dyn RecordStore>,
     /// How second factors are configured.
     pub mfa: Arc<MfaConfig>,
+    /// Mail, when `SMTP_URL` is set.
+    pub mail: Option<Arc<MailSettings>>,
+}
+
+/// What the mail-sending rules need to know.
+#[derive(Debug, Default)]
+pub struct MailSettings {
+    /// `PUBLIC_URL` (or its default), without a trailing slash: the base of links.
+    pub public_base: String,
+    /// `SIGNUP=open`.
+    pub signup_open: bool,
+    /// Woken when mail is written, so the outbox worker sends it at once.
+    pub wake: tokio::sync::Notify,
 }
 
 impl Service {
@@ -253,6 +266,7 @@ impl Service {
             metrics: Arc::new(Metrics::default()),
             setup: Arc::default(),
             records: Arc::new(MemoryRecordStore::default()),
+            mail: None,
             mfa: Arc::new(
                 MfaConfig::new(
                     crate::config::MfaRequired::Off,

@@ -44,6 +44,7 @@ impl Service {
         if !self.users.set_password(&user.id, &hash, now).await? {
             return Err(ServiceError::NotFound);
         }
+        self.void_reset_token(&user.id).await?;
         let ended = match &self.sessions {
             Some(store) => store.delete_for_user(&user.id, auth.digest()).await?,
             None => 0,
@@ -262,6 +263,7 @@ impl Service {
         if !self.users.set_password(id, &hash, self.clock.now()).await? {
             return Err(ServiceError::NotFound);
         }
+        self.void_reset_token(id).await?;
         let ended = self.revoke_sessions_of(id).await?;
         tracing::info!(target: "audit", event = "password_changed", user_id = %id, sessions_ended = ended, "password set");
         Ok(ended)

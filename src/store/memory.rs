@@ -11,7 +11,9 @@ use hashbrown::HashTable;
 
 use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key, expired};
 use crate::store::error::StoreError;
-use crate::store::traits::{SessionStore, ThrottleStore, UserStore};
+use crate::store::traits::{
+    OutboxEntry, Record, RecordStore, SessionStore, ThrottleStore, UserStore, Write,
+};
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -500,24 +502,50 @@ mod tests {
     }
 }
 
-/// Records in this process's memory, for tests and embedding.
+/// Records and the outbox in this process's memory, for tests and embedding.
 #[derive(Default)]
 pub struct MemoryRecordStore {
-    inner: RwLock<HashMap<String, crate::store::traits::Record>>,
+    inner: RwLock<Records>,
 }
 
-fn live(r: &crate::store::traits::Record, now: i64) -> bool {
+#[derive(Default)]
+struct Records {
+    records: HashMap<String, Record>,
+    outbox: HashMap<String, OutboxEntry>,
+}
+
+fn live(r: &Record, now: i64) -> bool {
     r.expires_at.is_none_or(|at| at > now)
 }
 
+impl Records {
+    fn version(&self, key: &str, now: i64) -> Option<i64> {
+        self.records
+            .get(key)
+            .filter(|r| live(r, now))
+            .map(|r| r.version)
+    }
+
+    fn put(&mut self, key: &str, value: &str, expected: Option<i64>, expires_at: Option<i64>) {
+        self.records.insert(
+            key.to_owned(),
+            Record {
+                value: value.to_owned(),
+                version: expected.map_or(1, |v| v + 1),
+                expires_at,
+            },
+        );
+    }
+}
+
 #[async_trait]
-impl crate::store::traits::RecordStore for MemoryRecordStore {
-    async fn get(
-        &self,
-        key: &str,
-        now: i64,
-    ) -> Result<Option<crate::store::traits::Record>, StoreError> {
-        Ok(read(&self.inner).get(key).filter(|r| live(r, now)).cloned())
+impl RecordStore for MemoryRecordStore {
+    async fn get(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError> {
+        Ok(read(&self.inner)
+            .records
+            .get(key)
+            .filter(|r| live(r, now))
+            .cloned())
     }
 
     async fn put(
@@ -528,38 +556,97 @@ impl crate::store::traits::RecordStore for MemoryRecordStore {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut map = write(&self.inner);
-        let current = map.get(key).filter(|r| live(r, now)).map(|r| r.version);
-        if current != expected {
+        let mut inner = write(&self.inner);
+        if inner.version(key, now) != expected {
             return Ok(false);
         }
-        map.insert(
-            key.to_owned(),
-            crate::store::traits::Record {
-                value: value.to_owned(),
-                version: expected.map_or(1, |v| v + 1),
-                expires_at,
-            },
-        );
+        inner.put(key, value, expected, expires_at);
         Ok(true)
     }
 
-    async fn take(
-        &self,
-        key: &str,
-        now: i64,
-    ) -> Result<Option<crate::store::traits::Record>, StoreError> {
-        Ok(write(&self.inner).remove(key).filter(|r| live(r, now)))
+    async fn take(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError> {
+        Ok(write(&self.inner)
+            .records
+            .remove(key)
+            .filter(|r| live(r, now)))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(write(&self.inner).remove(key).is_some())
+        Ok(write(&self.inner).records.remove(key).is_some())
     }
 
     async fn purge(&self, now: i64) -> Result<u64, StoreError> {
-        let mut map = write(&self.inner);
-        let before = map.len();
-        map.retain(|_, r| live(r, now));
-        Ok((before - map.len()) as u64)
+        let mut inner = write(&self.inner);
+        let before = inner.records.len();
+        inner.records.retain(|_, r| live(r, now));
+        Ok((before - inner.records.len()) as u64)
+    }
+
+    async fn apply(&self, writes: &[Write<'_>], now: i64) -> Result<bool, StoreError> {
+        let mut inner = write(&self.inner);
+        let all_match = writes.iter().all(|w| match w {
+            Write::Put { key, expected, .. } => inner.version(key, now) == *expected,
+            Write::Delete(_) | Write::Outbox(_) => true,
+        });
+        if !all_match {
+            return Ok(false);
+        }
+        for w in writes {
+            match *w {
+                Write::Put {
+                    key,
+                    value,
+                    expected,
+                    expires_at,
+                } => inner.put(key, value, expected, expires_at),
+                Write::Delete(key) => {
+                    inner.records.remove(key);
+                }
+                Write::Outbox(entry) => {
+                    inner.outbox.insert(entry.id.clone(), entry.clone());
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut inner = write(&self.inner);
+        let mut due: Vec<&mut OutboxEntry> = inner
+            .outbox
+            .values_mut()
+            .filter(|e| e.due_at <= now)
+            .collect();
+        due.sort_by_key(|e| e.due_at);
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|e| {
+                e.due_at = lease_until;
+                e.attempts += 1;
+                e.clone()
+            })
+            .collect())
+    }
+
+    async fn finish_outbox(&self, id: &str) -> Result<(), StoreError> {
+        write(&self.inner).outbox.remove(id);
+        Ok(())
+    }
+
+    async fn retry_outbox(&self, id: &str, due_at: i64, _error: &str) -> Result<(), StoreError> {
+        if let Some(e) = write(&self.inner).outbox.get_mut(id) {
+            e.due_at = due_at;
+        }
+        Ok(())
+    }
+
+    async fn outbox_len(&self) -> Result<u64, StoreError> {
+        Ok(read(&self.inner).outbox.len() as u64)
     }
 }

@@ -15,4 +15,6 @@ pub mod traits;
 pub use crate::domain::Failures;
 pub use error::{Cause, StoreError};
 pub use stores::{StoreConfig, Stores, open};
-pub use traits::{JoinedUser, Record, RecordStore, SessionStore, ThrottleStore, UserStore};
+pub use traits::{
+    JoinedUser, OutboxEntry, Record, RecordStore, SessionStore, ThrottleStore, UserStore, Write,
+};

@@ -23,7 +23,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key};
 use crate::store::error::StoreError;
 use crate::store::traits::{
-    JoinedUser, Record, RecordStore, SessionStore, ThrottleStore, UserStore,
+    JoinedUser, OutboxEntry, Record, RecordStore, SessionStore, ThrottleStore, UserStore, Write,
 };
 
 /// The schema, one step per entry; step `i` (from 1) is recorded in `sesame_schema_migrations`
@@ -674,6 +674,90 @@ fn record_from_row(r: &Row, now: i64) -> Result<Option<Record>, StoreError> {
         .then_some(record))
 }
 
+/// SQL of [`RecordStore::put`]: `$1` key, `$2` value, `$3` expires_at, `$4` now (if absent) or
+/// `$4` version and `$5` now (compare-and-set).
+const PUT_IF_ABSENT: &str = "INSERT INTO records AS r (key, value, version, expires_at) \
+     VALUES ($1, $2, 1, $3) \
+     ON CONFLICT (key) DO UPDATE SET \
+       value = excluded.value, version = 1, expires_at = excluded.expires_at \
+     WHERE r.expires_at IS NOT NULL AND r.expires_at <= $4";
+const PUT_IF_VERSION: &str = "UPDATE records SET value = $2, version = version + 1, expires_at = $3 \
+     WHERE key = $1 AND version = $4 AND (expires_at IS NULL OR expires_at > $5)";
+
+fn outbox_from_row(r: &Row) -> Result<OutboxEntry, tokio_postgres::Error> {
+    Ok(OutboxEntry {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        payload: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        due_at: r.try_get(4)?,
+        attempts: r.try_get(5)?,
+    })
+}
+
+/// Every write of a batch in `tx`, in order; `false` at the first put that does not match
+/// (the caller then rolls back).
+async fn apply_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    writes: &[Write<'_>],
+    now: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    for w in writes {
+        let n = match *w {
+            Write::Put {
+                key,
+                value,
+                expected: None,
+                expires_at,
+            } => {
+                let st = tx.prepare_cached(PUT_IF_ABSENT).await?;
+                tx.execute(&st, &[&key, &value, &expires_at, &now]).await?
+            }
+            Write::Put {
+                key,
+                value,
+                expected: Some(version),
+                expires_at,
+            } => {
+                let st = tx.prepare_cached(PUT_IF_VERSION).await?;
+                tx.execute(&st, &[&key, &value, &expires_at, &version, &now])
+                    .await?
+            }
+            Write::Delete(key) => {
+                let st = tx
+                    .prepare_cached("DELETE FROM records WHERE key = $1")
+                    .await?;
+                tx.execute(&st, &[&key]).await?;
+                1
+            }
+            Write::Outbox(e) => {
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO outbox (id, kind, payload, created_at, due_at, attempts) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .await?;
+                tx.execute(
+                    &st,
+                    &[
+                        &e.id,
+                        &e.kind,
+                        &e.payload,
+                        &e.created_at,
+                        &e.due_at,
+                        &e.attempts,
+                    ],
+                )
+                .await?
+            }
+        };
+        if n != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 #[async_trait]
 impl RecordStore for PgStore {
     async fn get(&self, key: &str, now: i64) -> Result<Option<Record>, StoreError> {
@@ -697,25 +781,11 @@ impl RecordStore for PgStore {
         let n = match expected {
             // Absent, or present but ended: either way the key is free.
             None => op!(self, |c| {
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO records AS r (key, value, version, expires_at) \
-                         VALUES ($1, $2, 1, $3) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                           value = excluded.value, version = 1, expires_at = excluded.expires_at \
-                         WHERE r.expires_at IS NOT NULL AND r.expires_at <= $4",
-                    )
-                    .await?;
+                let st = c.prepare_cached(PUT_IF_ABSENT).await?;
                 c.execute(&st, &[&key, &value, &expires_at, &now]).await
             })?,
             Some(version) => op!(self, |c| {
-                let st = c
-                    .prepare_cached(
-                        "UPDATE records SET value = $2, version = version + 1, expires_at = $3 \
-                         WHERE key = $1 AND version = $4 \
-                           AND (expires_at IS NULL OR expires_at > $5)",
-                    )
-                    .await?;
+                let st = c.prepare_cached(PUT_IF_VERSION).await?;
                 c.execute(&st, &[&key, &value, &expires_at, &version, &now])
                     .await
             })?,
@@ -754,5 +824,72 @@ impl RecordStore for PgStore {
                 .await?;
             c.execute(&st, &[&now]).await
         })
+    }
+
+    async fn apply(&self, writes: &[Write<'_>], now: i64) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + OP_TIMEOUT;
+        let mut client = self.client(deadline).await?;
+        let outcome = tokio::time::timeout_at(deadline, async {
+            let tx = client.transaction().await?;
+            if apply_in(&tx, writes, now).await? {
+                tx.commit().await?;
+                Ok(true)
+            } else {
+                tx.rollback().await?;
+                Ok(false)
+            }
+        })
+        .await;
+        settle(client, outcome, OP_TIMEOUT)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let limit = i64::from(limit);
+        // SKIP LOCKED: instances claiming at once each get other entries, never the same.
+        let rows = op!(self, |c| {
+            let st = c
+                .prepare_cached(
+                    "UPDATE outbox SET due_at = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox WHERE due_at <= $1 \
+                                  ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, kind, payload, created_at, due_at, attempts",
+                )
+                .await?;
+            c.query(&st, &[&now, &lease_until, &limit]).await
+        })?;
+        rows.iter()
+            .map(|r| outbox_from_row(r).map_err(map_err))
+            .collect()
+    }
+
+    async fn finish_outbox(&self, id: &str) -> Result<(), StoreError> {
+        op!(self, |c| {
+            let st = c.prepare_cached("DELETE FROM outbox WHERE id = $1").await?;
+            c.execute(&st, &[&id]).await
+        })
+        .map(drop)
+    }
+
+    async fn retry_outbox(&self, id: &str, due_at: i64, error: &str) -> Result<(), StoreError> {
+        op!(self, |c| {
+            let st = c
+                .prepare_cached("UPDATE outbox SET due_at = $2, last_error = $3 WHERE id = $1")
+                .await?;
+            c.execute(&st, &[&id, &due_at, &error]).await
+        })
+        .map(drop)
+    }
+
+    async fn outbox_len(&self) -> Result<u64, StoreError> {
+        let row = op!(self, |c| {
+            let st = c.prepare_cached("SELECT count(*) FROM outbox").await?;
+            c.query_one(&st, &[]).await
+        })?;
+        count_of(row.try_get(0).map_err(map_err)?)
     }
 }

@@ -163,4 +163,61 @@ pub trait RecordStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
     /// Deletes every record that has ended at `now`; returns how many.
     async fn purge(&self, now: i64) -> Result<u64, StoreError>;
+    /// Applies `writes` in one transaction: all of them, or (when a put's expected version
+    /// does not match) none. Returns whether it wrote.
+    async fn apply(&self, writes: &[Write<'_>], now: i64) -> Result<bool, StoreError>;
+    /// Claims up to `limit` outbox entries due at `now`, oldest due first: each claimed entry
+    /// has its attempts counted and is not due again before `lease_until`, so another instance
+    /// claiming at the same time gets others. Returns them as they are after the claim.
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Deletes the outbox entry `id` (its work is done).
+    async fn finish_outbox(&self, id: &str) -> Result<(), StoreError>;
+    /// Makes the outbox entry `id` due again at `due_at`, keeping why the attempt failed.
+    async fn retry_outbox(&self, id: &str, due_at: i64, error: &str) -> Result<(), StoreError>;
+    /// How many entries the outbox holds.
+    async fn outbox_len(&self) -> Result<u64, StoreError>;
+}
+
+/// One write of a [`RecordStore::apply`] batch.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// [`RecordStore::put`]: `value` under `key` if the live record there has version
+    /// `expected` (`None`: if there is none).
+    Put {
+        /// The key.
+        key: &'a str,
+        /// The new contents.
+        value: &'a str,
+        /// The version the live record must have.
+        expected: Option<i64>,
+        /// When the record ends.
+        expires_at: Option<i64>,
+    },
+    /// Deletes the record under `key`, if any.
+    Delete(&'a str),
+    /// Adds an entry to the outbox.
+    Outbox(&'a OutboxEntry),
+}
+
+/// Work for the outbox's worker, kept until it is done: a mail to send, or a request whose
+/// mail the worker makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Random id.
+    pub id: String,
+    /// What it is (`mail`, `reset_request`, ...).
+    pub kind: String,
+    /// Its contents, JSON.
+    pub payload: String,
+    /// Unix seconds when it was written.
+    pub created_at: i64,
+    /// Unix seconds from which it is due.
+    pub due_at: i64,
+    /// How many times it was claimed.
+    pub attempts: i64,
 }

@@ -43,6 +43,10 @@ pub const PAGES: &[&str] = &[
     "/account",
     "/sessions",
     "/admin/users",
+    "/forgot",
+    "/reset",
+    "/verify",
+    "/signup",
 ];
 
 /// The app's one HTML document.

@@ -18,8 +18,10 @@ mod openapi;
 mod operations;
 mod process;
 mod proxies;
+mod recovery;
 mod security;
 mod setup;
+mod smtp_sink;
 mod users;
 
 #[macro_use]

@@ -187,6 +187,15 @@ macro_rules! record_store_contract {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 of_racing_takes_of_one_key_exactly_one_gets_the_record =>
                     crate::store_contract::records::racing_takes;
+                #[tokio::test]
+                a_batch_applies_whole_or_not_at_all =>
+                    crate::store_contract::records::batch_all_or_nothing;
+                #[tokio::test]
+                a_claimed_outbox_entry_is_leased_counted_and_retried_or_finished =>
+                    crate::store_contract::records::outbox_claims;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                racing_claims_never_get_the_same_outbox_entry =>
+                    crate::store_contract::records::racing_claims;
             }
         }
     };
@@ -1267,6 +1276,131 @@ pub(crate) mod records {
         }
         assert_eq!(won, 1);
         assert_eq!(s.get("k", T).await.unwrap().unwrap().version, 2);
+    }
+
+    fn entry(id: &str, due_at: i64) -> sesame::store::OutboxEntry {
+        sesame::store::OutboxEntry {
+            id: id.into(),
+            kind: "mail".into(),
+            payload: "{}".into(),
+            created_at: T,
+            due_at,
+            attempts: 0,
+        }
+    }
+
+    pub async fn batch_all_or_nothing(s: Arc<dyn RecordStore>) {
+        use sesame::store::Write;
+        assert!(s.put("taken", "v", None, None, T).await.unwrap());
+        let mail = entry("m1", T);
+        let writes = [
+            Write::Put {
+                key: "a",
+                value: "1",
+                expected: None,
+                expires_at: None,
+            },
+            Write::Outbox(&mail),
+            Write::Put {
+                key: "taken",
+                value: "x",
+                expected: None,
+                expires_at: None,
+            },
+        ];
+        assert!(
+            !s.apply(&writes, T).await.unwrap(),
+            "the last put does not match"
+        );
+        assert_eq!(s.get("a", T).await.unwrap(), None, "nothing written");
+        assert_eq!(s.outbox_len().await.unwrap(), 0);
+        let writes = [
+            Write::Put {
+                key: "a",
+                value: "1",
+                expected: None,
+                expires_at: None,
+            },
+            Write::Outbox(&mail),
+            Write::Put {
+                key: "taken",
+                value: "x",
+                expected: Some(1),
+                expires_at: None,
+            },
+            Write::Delete("nothing-here"),
+        ];
+        assert!(s.apply(&writes, T).await.unwrap());
+        assert_eq!(s.get("a", T).await.unwrap().unwrap().value, "1");
+        assert_eq!(s.get("taken", T).await.unwrap().unwrap().value, "x");
+        assert_eq!(s.outbox_len().await.unwrap(), 1);
+    }
+
+    pub async fn outbox_claims(s: Arc<dyn RecordStore>) {
+        use sesame::store::Write;
+        let (early, late) = (entry("early", T), entry("late", T + 100));
+        assert!(
+            s.apply(&[Write::Outbox(&late), Write::Outbox(&early)], T)
+                .await
+                .unwrap()
+        );
+        let claimed = s.claim_outbox(T, T + 60, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "only what is due");
+        assert_eq!(
+            (
+                claimed[0].id.as_str(),
+                claimed[0].attempts,
+                claimed[0].due_at
+            ),
+            ("early", 1, T + 60)
+        );
+        assert!(
+            s.claim_outbox(T + 59, T + 120, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "leased"
+        );
+        s.retry_outbox("early", T + 5, "down").await.unwrap();
+        let again = s.claim_outbox(T + 5, T + 65, 10).await.unwrap();
+        assert_eq!((again[0].id.as_str(), again[0].attempts), ("early", 2));
+        s.finish_outbox("early").await.unwrap();
+        let rest = s.claim_outbox(T + 200, T + 260, 10).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["late"]
+        );
+        assert_eq!(s.outbox_len().await.unwrap(), 1);
+    }
+
+    pub async fn racing_claims(s: Arc<dyn RecordStore>) {
+        use sesame::store::Write;
+        let entries: Vec<_> = (0..40).map(|i| entry(&format!("e{i}"), T)).collect();
+        let writes: Vec<Write<'_>> = entries.iter().map(Write::Outbox).collect();
+        assert!(s.apply(&writes, T).await.unwrap());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    loop {
+                        let batch = s.claim_outbox(T, T + 60, 3).await.unwrap();
+                        if batch.is_empty() {
+                            return got;
+                        }
+                        got.extend(batch.into_iter().map(|e| e.id));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all.sort();
+        let n = all.len();
+        all.dedup();
+        assert_eq!((n, all.len()), (40, 40), "each entry claimed once");
     }
 
     pub async fn racing_takes(s: Arc<dyn RecordStore>) {

@@ -79,6 +79,7 @@ async fn instances_starting_at_once_on_a_fresh_database_migrate_it_exactly_once(
         tables(&client).await,
         [
             "login_failures",
+            "outbox",
             "records",
             "sesame_schema_migrations",
             "sessions",

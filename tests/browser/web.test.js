@@ -11,6 +11,7 @@
 const { test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -36,8 +37,12 @@ const IPHONE_UA =
 const ADMIN = { email: 'ada@example.com', password: 'correct horse battery', first: 'Ada', last: 'Lovelace' };
 const ADMIN_NEW_PASSWORD = 'a brand new passphrase';
 const BOB = { email: 'bob@example.com', password: 'bob passphrase 1', first: 'Bob', last: 'Marley' };
+const DORA = { email: 'dora@example.com', password: 'dora passphrase 1', first: 'Dora', last: 'Maar' };
+const ERIN = { email: 'erin@example.com', password: 'erin passphrase 1', first: 'Erin', last: 'Brockovich' };
+const STRICT_ADMIN = { email: 'sam@example.com', password: 'sam passphrase 1', first: 'Sam', last: 'Strict' };
 
-let server; // { proc, base, setupUrl, log }
+let server; // { proc, base, setupUrl, log, dir }
+const extraServers = []; // more servers, with other settings (MFA_REQUIRED)
 let browser;
 const contexts = [];
 const cspViolations = [];
@@ -47,7 +52,8 @@ const checkedPages = []; // names of pages checked with axe
 // ---------------------------------------------------------------------------------------------
 // The server
 
-function startServer() {
+// `settings`: more environment variables (MFA_REQUIRED, REAUTH_MAX_AGE, ...).
+function startServer(settings = {}) {
   const bin = process.env.SESAME_BIN;
   assert.ok(bin, 'SESAME_BIN must name the sesame binary');
   assert.ok(fs.existsSync(bin), `SESAME_BIN=${bin} does not exist`);
@@ -61,6 +67,7 @@ function startServer() {
     AUTH_TYPE: 'session_db_auth',
     LOG_FORMAT: 'json',
     RUST_LOG: 'info',
+    ...settings,
   };
   const proc = spawn(bin, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const log = [];
@@ -108,16 +115,25 @@ function startServer() {
   });
 }
 
-function stopServer() {
-  if (!server || server.proc.exitCode !== null) return Promise.resolve();
+function stopServer(srv = server) {
+  if (!srv || srv.proc.exitCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const kill = setTimeout(() => server.proc.kill('SIGKILL'), 5000);
-    server.proc.once('exit', () => {
+    const kill = setTimeout(() => srv.proc.kill('SIGKILL'), 5000);
+    srv.proc.once('exit', () => {
       clearTimeout(kill);
       resolve();
     });
-    server.proc.kill('SIGTERM');
+    srv.proc.kill('SIGTERM');
   });
+}
+
+// Passkeys need a secure context whose host is the relying party id, `localhost` by default
+// (WEBAUTHN_ORIGIN defaults to http://localhost:<port>): such scenarios browse
+// http://localhost:<port>, whose cookies are not those of 127.0.0.1.
+function localhostOf(base) {
+  const url = new URL(base);
+  url.hostname = 'localhost';
+  return url.origin;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,6 +239,78 @@ async function bodyText(page) {
   return page.evaluate(() => document.body.innerText);
 }
 
+// Both sizes of the page as it is now: desktop, then phone, then back.
+async function checkBoth(page, name) {
+  const size = page.viewportSize();
+  await page.setViewportSize(DESKTOP);
+  await check(page, name);
+  await page.setViewportSize(PHONE);
+  await check(page, name);
+  await page.setViewportSize(size);
+}
+
+// A user made by an administrator's page, through the API with its cookie.
+async function createUser(adminPage, user) {
+  const r = await adminPage.request.post('/api/v1/users', {
+    data: { email: user.email, password: user.password, first_name: user.first, last_name: user.last },
+  });
+  assert.equal(r.status(), 201, `creating ${user.email}: ${await r.text()}`);
+}
+
+// Chromium's virtual authenticator (DevTools protocol): a platform authenticator holding
+// discoverable credentials, which verifies the user and answers at once.
+async function addAuthenticator(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s steps) of a base32 secret, at `time` (ms).
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(c);
+    assert.ok(i >= 0, `not base32: ${text}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+function totp(secret, time = Date.now()) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(time / 1000 / 30)));
+  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+// A code of another time, certainly not the one of now (nor of the steps next to it).
+function wrongCode(secret) {
+  const near = new Set([-1, 0, 1, 2].map((k) => totp(secret, Date.now() + k * 30000)));
+  for (let k = 100; ; k += 1) {
+    const code = totp(secret, Date.now() - k * 30000);
+    if (!near.has(code)) return code;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 before(async () => {
@@ -238,6 +326,12 @@ before(async () => {
 after(async () => {
   for (const context of contexts) await context.close().catch(() => {});
   if (browser) await browser.close().catch(() => {});
+  for (const [i, srv] of extraServers.entries()) {
+    await stopServer(srv);
+    fs.mkdirSync(path.join(REPO, 'target'), { recursive: true });
+    fs.writeFileSync(path.join(REPO, 'target', `browser-tests-sesame-${i + 2}.log`), `${srv.log.join('\n')}\n`);
+    fs.rmSync(srv.dir, { recursive: true, force: true });
+  }
   await stopServer();
   if (server) {
     // The server's log, for a failed run.
@@ -604,6 +698,286 @@ test('an administrator manages users; the new user signs in', async () => {
   state.bob = bob;
 });
 
+test('passkeys: one is added on the account page, then signs in without a password', async () => {
+  await createUser(state.admin.page, DORA);
+  const base = localhostOf(server.base);
+  const { context, page } = await newPage(DESKTOP, { baseURL: base });
+  const { cdp, authenticatorId } = await addAuthenticator(context, page);
+  await signIn(page, DORA);
+  assert.equal(new URL(page.url()).origin, base);
+  await page.locator('#passkey-none').waitFor();
+  assert.equal(await page.isVisible('#passkey-signin'), false, 'no sign-in button when signed in');
+
+  // A name is needed.
+  await page.click('#passkey-add');
+  assert.equal(await messageOf(page, '#passkey-messages'), 'Give the new passkey a name.');
+
+  await page.fill('#passkey-name', 'Test key');
+  assert.equal(await submit(page, '#passkey-add', '#passkey-messages'), 'The passkey “Test key” was added.');
+  const item = page.locator('#passkey-list li[data-name="Test key"]');
+  await item.waitFor();
+  assert.equal((await item.locator('.last-used').textContent()).trim(), 'Never');
+  assert.equal(await page.inputValue('#passkey-name'), '', 'the name field is emptied');
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1);
+  assert.equal(credentials[0].isResidentCredential, true, 'a discoverable credential, for sign-in without a password');
+  await checkBoth(page, 'account-passkeys');
+
+  // With the password, the passkey is now the second factor.
+  await page.click('#sign-out');
+  await page.waitForURL('**/signin');
+  await page.fill('#email', DORA.email);
+  await page.fill('#password', DORA.password);
+  const [login] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/login')),
+    page.click('#signin-submit'),
+  ]);
+  const pending = await login.json();
+  assert.equal(pending.mfa_required, true);
+  assert.ok(pending.methods.includes('passkey'), JSON.stringify(pending));
+  await page.locator('#mfa-passkey').waitFor();
+  assert.equal(await page.locator('#mfa-code').count(), 0, 'no code field without an authenticator app');
+  await axe(page, 'signin, second factor with a passkey');
+  await page.click('#mfa-passkey');
+  await page.waitForURL('**/account');
+  assert.equal(await page.textContent('#account-email'), DORA.email);
+
+  // Signed out, the passkey alone signs in: no email, no password.
+  await page.click('#sign-out');
+  await page.waitForURL('**/signin');
+  await page.locator('#passkey-signin').waitFor();
+  const [finish] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/passkey/finish')),
+    page.click('#passkey-signin'),
+  ]);
+  assert.equal(finish.status(), 200);
+  await page.waitForURL('**/account');
+  assert.equal(await page.textContent('#account-email'), DORA.email);
+  assert.equal(await page.textContent('#nav-email'), DORA.email);
+  const used = page.locator('#passkey-list li[data-name="Test key"] .last-used');
+  await used.locator('time').waitFor();
+  assert.notEqual((await used.textContent()).trim(), 'Never');
+  assert.match(await used.textContent(), /just now|minute/);
+
+  // Removed, the same passkey no longer signs in, and the page says so.
+  await page.getByRole('button', { name: 'Remove passkey Test key' }).click();
+  assert.equal(await messageOf(page, '#passkey-messages'), 'The passkey “Test key” was removed.');
+  await page.locator('#passkey-none').waitFor();
+  await page.click('#sign-out');
+  await page.waitForURL('**/signin');
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/passkey/finish')),
+    page.click('#passkey-signin'),
+  ]);
+  assert.equal(refused.status(), 401);
+  assert.match(await messageOf(page, '#signin-messages'), /does not know this passkey/);
+  assert.equal(pathOf(page), '/signin');
+  await context.close();
+});
+
+test('an authenticator app: set up with its QR code and ten recovery codes, then sign-in asks for a code', async () => {
+  await createUser(state.admin.page, ERIN);
+  const { context, page } = await newPage(DESKTOP);
+  await signIn(page, ERIN);
+  await page.locator('#totp-card').waitFor();
+  assert.match(await page.textContent('#totp-status'), /Off/);
+  await page.click('#totp-setup');
+  await page.locator('#totp-enrol').waitFor();
+
+  // The QR code is inline SVG, named for screen readers; the key is there to type by hand.
+  const qr = page.locator('#totp-enrol svg[role="img"]');
+  assert.equal(await qr.getAttribute('aria-label'), 'QR code for your authenticator app');
+  assert.ok((await qr.locator('path').count()) >= 1, 'the QR code has its modules');
+  assert.equal(await qr.getAttribute('style'), null);
+  const secret = (await page.textContent('#totp-secret')).replace(/\s+/g, '');
+  assert.match(secret, /^[A-Z2-7]{16,}$/);
+  assert.equal(await page.getAttribute('#totp-code', 'autocomplete'), 'one-time-code');
+  assert.equal(await page.getAttribute('#totp-code', 'inputmode'), 'numeric');
+  await checkBoth(page, 'totp-setup');
+
+  // A wrong code is refused, in the page.
+  await page.fill('#totp-code', wrongCode(secret));
+  assert.match(await submit(page, '#totp-confirm', '#totp-messages'), /That code is not right/);
+  assert.equal(pathOf(page), '/account', 'a wrong code does not end the session');
+
+  await page.fill('#totp-code', totp(secret));
+  await page.click('#totp-confirm');
+  await page.locator('#recovery-codes').waitFor();
+  const codes = await page.locator('#recovery-codes li').allTextContents();
+  assert.equal(codes.length, 10);
+  for (const code of codes) assert.match(code.trim(), /^[a-z0-9]{4}(-[a-z0-9]{4}){3}$/);
+  assert.match(await page.textContent('#recovery-panel'), /shown only this once/);
+  assert.match(await page.textContent('#totp-messages'), /authenticator app is on/);
+  await checkBoth(page, 'recovery-codes');
+  await page.click('#recovery-done');
+  assert.equal(await page.locator('#recovery-codes').count(), 0, 'the codes are shown once');
+  assert.match(await page.textContent('#totp-status'), /On/);
+  await page.locator('#totp-remove').waitFor();
+
+  // Signed out, the password is not enough: the second-factor step asks for a code.
+  await page.click('#sign-out');
+  await page.waitForURL('**/signin');
+  await page.fill('#email', ERIN.email);
+  await page.fill('#password', ERIN.password);
+  const [login] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/login')),
+    page.click('#signin-submit'),
+  ]);
+  assert.deepEqual(await login.json(), { mfa_required: true, methods: ['totp', 'recovery_code'] });
+  await page.locator('#mfa-form').waitFor();
+  assert.equal(await page.title(), 'Second factor · sesame');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'mfa-code', 'the code field has focus');
+  assert.equal(await page.getAttribute('#mfa-code', 'autocomplete'), 'one-time-code');
+  assert.equal(await page.getAttribute('#mfa-code', 'inputmode'), 'numeric');
+  assert.equal(await page.locator('#mfa-passkey').count(), 0, 'no passkey button without a passkey');
+  assert.equal(await page.locator('#nav-email').count(), 0, 'not signed in yet');
+  await checkBoth(page, 'signin-second-factor');
+
+  await page.fill('#mfa-code', wrongCode(secret));
+  assert.match(await submit(page, '#mfa-submit', '#mfa-messages'), /That code is not right/);
+  assert.equal(await page.inputValue('#mfa-code'), '');
+  // The recovery code field, and back.
+  await page.click('#mfa-toggle');
+  await page.locator('#mfa-recovery').waitFor();
+  assert.equal(await page.locator('#mfa-code').count(), 0);
+  await page.click('#mfa-toggle');
+  // The code of the next step: enrolment used this one, and a step is accepted once.
+  await page.fill('#mfa-code', totp(secret, Date.now() + 30000));
+  await page.click('#mfa-submit');
+  await page.waitForURL('**/account');
+  assert.equal(await page.textContent('#account-email'), ERIN.email);
+  assert.match(await page.textContent('#totp-status'), /On/);
+
+  // Cancel abandons a pending sign-in; a recovery code signs in.
+  await page.click('#sign-out');
+  await page.waitForURL('**/signin');
+  await page.fill('#email', ERIN.email);
+  await page.fill('#password', ERIN.password);
+  await page.click('#signin-submit');
+  await page.locator('#mfa-form').waitFor();
+  await page.click('#mfa-cancel');
+  await page.locator('#signin-form').waitFor();
+  assert.equal(await messageOf(page, '#signin-messages'), 'The sign-in was cancelled.');
+  assert.equal(await page.inputValue('#email'), ERIN.email);
+  await page.fill('#password', ERIN.password);
+  await page.click('#signin-submit');
+  await page.locator('#mfa-form').waitFor();
+  await page.click('#mfa-toggle');
+  await page.fill('#mfa-recovery', codes[0].trim());
+  await page.click('#mfa-submit');
+  await page.waitForURL('**/account');
+  assert.equal(await page.textContent('#account-email'), ERIN.email);
+
+  // An administrator resets Erin's second factors: her session ends, and the password alone
+  // then signs in.
+  const admin = await newPage(DESKTOP);
+  await signIn(admin.page, ADMIN);
+  await admin.page.goto(`/admin/users?q=${encodeURIComponent(ERIN.email)}`);
+  await admin.page.getByRole('button', { name: `Edit ${ERIN.email}` }).click();
+  await admin.page.click('#edit-user-reset-mfa');
+  await admin.page.locator('#reset-mfa-confirm-yes').waitFor();
+  await axe(admin.page, 'users, reset second factors');
+  await admin.page.click('#reset-mfa-confirm-yes');
+  assert.match(await messageOf(admin.page, '#edit-messages'), /second factors of erin@example.com were removed/);
+  await admin.context.close();
+  await page.reload();
+  await page.waitForURL(/\/signin\?ended=1/);
+  await page.fill('#email', ERIN.email);
+  await page.fill('#password', ERIN.password);
+  await page.click('#signin-submit');
+  await page.waitForURL('**/account');
+  assert.match(await page.textContent('#totp-status'), /Off/);
+  await context.close();
+});
+
+test('MFA_REQUIRED=all: a new account adds a second factor first; a stale session asks for the password again', async () => {
+  // A server of its own: every account needs a second factor, and a credential is fresh for 20 s.
+  const REAUTH = 20;
+  const strict = await startServer({ MFA_REQUIRED: 'all', REAUTH_MAX_AGE: String(REAUTH) });
+  extraServers.push(strict);
+  const { context, page } = await newPage(DESKTOP, { baseURL: strict.base });
+  await page.goto(strict.setupUrl);
+  await page.locator('#setup-form').waitFor();
+  await page.fill('#email', STRICT_ADMIN.email);
+  await page.fill('#password', STRICT_ADMIN.password);
+  await page.fill('#password_confirm', STRICT_ADMIN.password);
+  await page.click('#setup-submit');
+  const signedInAt = Date.now();
+  await page.waitForURL('**/account');
+
+  // Nothing but enrolment: the page says so, offers both kinds, and only a way out.
+  await page.locator('#totp-setup').waitFor();
+  assert.equal(await page.textContent('h1'), 'Add a second factor to continue');
+  assert.equal(await page.title(), 'Add a second factor · sesame');
+  await page.locator('#passkey-form').waitFor();
+  assert.equal(await page.locator('#nav-email, nav a[href="/sessions"]').count(), 0);
+  await page.locator('#sign-out').waitFor();
+  const me = await page.request.get('/api/v1/users/me');
+  assert.equal(me.status(), 403);
+  assert.deepEqual(await me.json(), { error: 'second factor enrolment required' });
+  // Other private pages show the same.
+  await page.goto('/sessions');
+  await page.locator('#totp-setup').waitFor();
+  assert.equal(await page.textContent('h1'), 'Add a second factor to continue');
+  await checkBoth(page, 'enrol-required');
+
+  await page.click('#totp-setup');
+  const secret = (await page.textContent('#totp-secret')).replace(/\s+/g, '');
+  await page.fill('#totp-code', totp(secret));
+  await page.click('#totp-confirm');
+  await page.locator('#recovery-codes').waitFor();
+  assert.equal(await page.locator('#recovery-codes li').count(), 10);
+  assert.ok(Date.now() - signedInAt < REAUTH * 1000, 'the enrolment took less than REAUTH_MAX_AGE');
+  await page.click('#recovery-done');
+  // And on normally: the page that was asked for, the whole navigation.
+  await page.locator('#session-list').waitFor();
+  assert.equal(await page.title(), 'My sessions · sesame');
+  await page.locator('nav a[href="/admin/users"]').waitFor();
+  assert.equal(await page.textContent('#nav-email'), STRICT_ADMIN.email);
+  await page.click('nav a[href="/account"]');
+  await page.locator('#recovery-renew').waitFor();
+  assert.match(await page.textContent('#totp-status'), /On/);
+
+  // Once the sign-in is older than REAUTH_MAX_AGE, a sensitive action asks for the password
+  // in a dialog, then goes on.
+  const wait = signedInAt + (REAUTH + 2) * 1000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  await page.click('#recovery-renew');
+  await page.click('#recovery-renew-yes');
+  const dialog = page.locator('#reauth-dialog');
+  await dialog.waitFor();
+  assert.equal(await dialog.evaluate((d) => d.open && d.matches(':modal')), true, 'a modal dialog');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'reauth-password');
+  await checkBoth(page, 'reauth');
+  await page.fill('#reauth-password', 'not my password');
+  assert.equal(await submit(page, '#reauth-submit', '#reauth-messages'), 'That password is not right.');
+  assert.equal(await dialog.isVisible(), true);
+  // Cancel leaves everything as it was.
+  await page.click('#reauth-cancel');
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await page.locator('#recovery-codes').count(), 0);
+  await page.locator('#recovery-renew-yes').waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'recovery-renew-yes', 'focus is back on the button');
+
+  // This time with a code from the app (of the next step: enrolment used this one).
+  await page.click('#recovery-renew-yes');
+  await dialog.waitFor();
+  await page.click('#reauth-toggle');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'reauth-code');
+  assert.equal(await page.getAttribute('#reauth-code', 'autocomplete'), 'one-time-code');
+  await page.fill('#reauth-code', totp(secret, Date.now() + 30000));
+  const [reauth] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/reauth')),
+    page.click('#reauth-submit'),
+  ]);
+  assert.equal(reauth.status(), 200);
+  await page.locator('#recovery-codes').waitFor();
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await page.locator('#recovery-codes li').count(), 10);
+  assert.match(await page.textContent('#recovery-messages'), /new set of recovery codes/);
+  await context.close();
+});
+
 test('a throttled sign-in shows how long to wait', async () => {
   const { page } = state.bob;
   await page.goto('/signin');
@@ -685,7 +1059,10 @@ test('sign out: the back button shows nothing private', async () => {
 });
 
 test('every page was checked', () => {
-  for (const name of ['setup', 'signin', 'account', 'sessions', 'users']) {
+  for (const name of [
+    'setup', 'signin', 'account', 'sessions', 'users',
+    'account-passkeys', 'totp-setup', 'recovery-codes', 'signin-second-factor', 'enrol-required', 'reauth',
+  ]) {
     for (const width of [DESKTOP.width, PHONE.width]) {
       assert.ok(checkedPages.includes(`${name} (${width} px)`), `${name} at ${width} px was not checked`);
       const kind = width === PHONE.width ? 'phone' : 'desktop';

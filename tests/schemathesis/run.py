@@ -107,6 +107,10 @@ def server_env(db_url, port):
         API_PORT=str(port),
         DATABASE_URL=db_url,
         RUST_LOG="warn",
+        # Mail on, to a port where nothing listens: the mail routes answer as in production
+        # and the mails wait in the outbox (nobody is there to read them).
+        SMTP_URL=f"smtp://127.0.0.1:{free_port()}",
+        SIGNUP="open",
     )
     return env
 

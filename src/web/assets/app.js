@@ -11,6 +11,9 @@
   // A non-secret hint, kept across reloads, that this browser signed in: a 401/403 on load then
   // means "your session has ended" rather than "please sign in".
   const HINT = 'sesame.signedIn';
+  // A second non-secret hint: whether the signed-in user has an authenticator app, as this
+  // browser last learnt it (the sign-in's second-factor step, an enrolment, a removal).
+  const TOTP_HINT = 'sesame.totp';
   const PER_PAGE = 20;
   const SITE = 'sesame';
 
@@ -20,7 +23,19 @@
     renderId: 0, // the current render; async work from older renders is dropped
     users: null, // the admin users page's data
     leaving: false, // a full page navigation is under way
+    enrolling: false, // the session may only enrol a second factor (MFA_REQUIRED)
+    passkeys: null, // the signed-in user's passkeys, when the account page has listed them
+    refocus: null, // a button to focus again once `busy` enables it (after a dialog)
+    busyButton: null, // the button `busy` disabled last
+    enrolledTotp: false, // the enrolment page turned TOTP on (before the user could be read)
+    reauthOpen: false, // the re-authentication dialog is showing
   };
+
+  // The API's words for the answers this page treats apart.
+  const REAUTH_REQUIRED = 'reauthentication required';
+  const ENROLMENT_REQUIRED = 'second factor enrolment required';
+  const WRONG_CODE = 'wrong code';
+  const WRONG_PASSWORD = 'wrong current password';
 
   const main = document.getElementById('main');
   const nav = document.getElementById('nav');
@@ -97,12 +112,32 @@
   }
 
   async function busy(button, work) {
-    if (button) button.disabled = true;
+    if (button) {
+      // Disabling blurs it: a dialog opened meanwhile returns focus here (`focusBack`).
+      state.busyButton = button;
+      button.disabled = true;
+    }
     try {
       return await work();
     } finally {
-      if (button) button.disabled = false;
+      if (button) {
+        button.disabled = false;
+        // A dialog closed while this button was disabled: focus comes back to it, unless the
+        // work put focus somewhere else meanwhile.
+        if (state.refocus === button) {
+          state.refocus = null;
+          const lost = !document.activeElement || document.activeElement === document.body;
+          if (lost && button.isConnected) button.focus();
+        }
+      }
     }
+  }
+
+  // Focus back on `el` (which may be disabled by `busy` just now).
+  function focusBack(el) {
+    if (!el || !el.isConnected || el === document.body) return;
+    if (el.disabled) state.refocus = el;
+    else el.focus();
   }
 
   function fullName(user) {
@@ -232,6 +267,10 @@
     return { ok: resp.ok, status: resp.status, data, headers: resp.headers };
   }
 
+  function errorOf(r) {
+    return r && r.data && typeof r.data.error === 'string' ? r.data.error : '';
+  }
+
   function retryAfter(r) {
     const raw = r.headers.get('Retry-After');
     if (!raw) return null;
@@ -253,6 +292,10 @@
         return [sentence(err || 'The request was not accepted'), detail];
       case r.status === 401:
         return [ctx[401] || 'Your session has ended. Please sign in again.'];
+      case r.status === 403 && err === REAUTH_REQUIRED:
+        return ['For your security, confirm it is you first, then try again.'];
+      case r.status === 403 && err === ENROLMENT_REQUIRED:
+        return ['Add a second factor first.'];
       case r.status === 403:
         return [ctx[403] || 'You are not allowed to do that.', detail];
       case r.status === 404:
@@ -282,15 +325,29 @@
 
   // An API call from a signed-in page: a 401, or a 403 after which the session no longer
   // resolves, means the session ended elsewhere (revoked, expired, password changed): the page
-  // goes to sign-in. The answer is returned otherwise; `ended` says the page is leaving.
+  // goes to sign-in. A session that may only enrol a second factor (MFA_REQUIRED) gets the
+  // enrolment page instead. The answer is returned otherwise; `ended` says the page is leaving
+  // (or was replaced). A 401 `wrong code` and a 403 `reauthentication required` are answers
+  // about the request, not the session: they are returned as they are.
   async function call(method, path, body) {
     const r = await api(method, path, body);
+    const err = errorOf(r);
+    if (r.status === 401 && err === WRONG_CODE) return r;
+    if (r.status === 403 && err === REAUTH_REQUIRED) return r;
+    if (r.status === 403 && err === ENROLMENT_REQUIRED) {
+      showEnrolment();
+      return { ...r, ended: true };
+    }
     if (r.status === 401) {
       sessionEnded();
       return { ...r, ended: true };
     }
     if (r.status === 403 && path !== '/users/me') {
       const me = await api('GET', '/users/me');
+      if (me.status === 403 && errorOf(me) === ENROLMENT_REQUIRED) {
+        showEnrolment();
+        return { ...r, ended: true };
+      }
       if (me.status === 401 || me.status === 403) {
         sessionEnded();
         return { ...r, ended: true };
@@ -300,6 +357,17 @@
       return { ...r, ended: true };
     }
     return r;
+  }
+
+  // A sensitive action (REAUTH_MAX_AGE): on `reauthentication required` the page asks for the
+  // password (or a code, or a passkey) in a dialog, then tries once more. `cancelled` says the
+  // dialog was dismissed.
+  async function sensitive(method, path, body) {
+    const r = await call(method, path, body);
+    if (r.ended || r.status !== 403 || errorOf(r) !== REAUTH_REQUIRED) return r;
+    const confirmed = await reauthenticate();
+    if (!confirmed) return { ...r, cancelled: true };
+    return call(method, path, body);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -324,16 +392,41 @@
   function forgetSignIn() {
     try {
       localStorage.removeItem(HINT);
+      localStorage.removeItem(TOTP_HINT);
     } catch (_) {
       /* nothing to forget */
+    }
+  }
+
+  // Whether `userId` has an authenticator app (true/false), or null when this browser does not
+  // know. The API has no read-only way to ask, so the page keeps what it last learnt; the
+  // answers of the TOTP routes (409 already enabled, 404 not enabled) correct it.
+  function knownTotp(userId) {
+    try {
+      const v = JSON.parse(localStorage.getItem(TOTP_HINT) || 'null');
+      return v && v.id === userId && typeof v.totp === 'boolean' ? v.totp : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function rememberTotp(userId, on) {
+    try {
+      if (typeof on === 'boolean' && userId) localStorage.setItem(TOTP_HINT, JSON.stringify({ id: userId, totp: on }));
+      else localStorage.removeItem(TOTP_HINT);
+    } catch (_) {
+      /* storage may be off: the hint is only a nicety */
     }
   }
 
   // Drops every private node and every piece of private data, leaving the bare sign-in page.
   function wipe() {
     state.me = null;
+    state.enrolledTotp = false;
     state.setupToken = null;
     state.users = null;
+    state.enrolling = false;
+    state.passkeys = null;
     state.renderId += 1;
     nav.hidden = true;
     nav.replaceChildren();
@@ -371,10 +464,13 @@
     if (state.leaving || !PRIVATE.has(location.pathname)) return;
     const r = await api('GET', '/users/me');
     if (r.ok && r.data) {
-      const changed = !state.me || state.me.id !== r.data.id;
+      const changed = !state.me || state.me.id !== r.data.id || state.enrolling;
       state.me = r.data;
+      state.enrolling = false;
       if (changed) render();
       else renderNav();
+    } else if (r.status === 403 && errorOf(r) === ENROLMENT_REQUIRED) {
+      if (!state.enrolling) showEnrolment();
     } else if (r.status === 401 || r.status === 403) {
       if (state.me || hadSession()) sessionEnded();
       else {
@@ -457,6 +553,14 @@
 
   function renderNav() {
     const me = state.me;
+    const signOutButton = h('button', { type: 'button', class: 'secondary small', id: 'sign-out' }, 'Sign out');
+    signOutButton.addEventListener('click', () => signOut(signOutButton));
+    if (!me && state.enrolling) {
+      // A session that may only enrol: nothing to go to but out.
+      nav.replaceChildren(h('div', { class: 'nav-user' }, signOutButton));
+      nav.hidden = false;
+      return;
+    }
     if (!me) {
       nav.hidden = true;
       nav.replaceChildren();
@@ -465,8 +569,6 @@
     const here = location.pathname;
     const link = (href, text) =>
       h('li', {}, h('a', { href, 'aria-current': here === href ? 'page' : null }, text));
-    const signOutButton = h('button', { type: 'button', class: 'secondary small', id: 'sign-out' }, 'Sign out');
-    signOutButton.addEventListener('click', () => signOut(signOutButton));
     nav.replaceChildren(
       h(
         'ul',
@@ -512,6 +614,8 @@
       markSignedIn();
       if (params.get('rd')) goAfterSignIn(params);
       else navigate('/account', { replace: true, focus: false });
+    } else if (r.status === 403 && errorOf(r) === ENROLMENT_REQUIRED) {
+      navigate('/account', { replace: true, focus: false });
     } else navigate(`/signin${params.get('rd') ? `?rd=${encodeURIComponent(params.get('rd'))}` : ''}`, { replace: true, focus: false });
   }
 
@@ -525,7 +629,12 @@
       if (id !== state.renderId) return;
       if (r.ok && r.data) {
         state.me = r.data;
+        state.enrolling = false;
         markSignedIn();
+      } else if (r.status === 403 && errorOf(r) === ENROLMENT_REQUIRED) {
+        markSignedIn();
+        renderEnrolment(id);
+        return;
       } else if (r.status === 401 || r.status === 403) {
         if (hadSession()) sessionEnded();
         else navigate(`/signin?rd=${encodeURIComponent(path)}`, { replace: true, focus: false });
@@ -550,6 +659,7 @@
 
   async function renderSignIn(id, params) {
     state.me = null;
+    state.enrolling = false;
     renderNav();
     const area = renderSignInForm(params, true);
     if (params.get('ended') === '1') {
@@ -559,8 +669,22 @@
     // Already signed in (a bookmark, or a second tab): go on at once.
     if (!hadSession()) return;
     const r = await api('GET', '/users/me');
-    if (id !== state.renderId || !r.ok || !r.data) return;
+    if (id !== state.renderId) return;
+    if (r.status === 403 && errorOf(r) === ENROLMENT_REQUIRED) {
+      navigate('/account', { replace: true });
+      return;
+    }
+    if (!r.ok || !r.data) return;
     state.me = r.data;
+    markSignedIn();
+    goAfterSignIn(params);
+  }
+
+  // A sign-in that ended with a user (and its session cookie).
+  function signedIn(user, params, totp) {
+    state.me = user;
+    state.enrolling = false;
+    rememberTotp(user.id, totp);
     markSignedIn();
     goAfterSignIn(params);
   }
@@ -585,20 +709,47 @@
         api('POST', '/auth_session/login', { email: emailValue, password: passwordValue }),
       );
       if (r.ok && r.data && r.data.mfa_required) {
-        say(area, 'error', 'This account needs a second factor, which this page cannot ask for yet.');
+        form.elements.password.value = '';
+        const methods = Array.isArray(r.data.methods) ? r.data.methods : [];
+        renderSecondFactor(params, methods, emailValue);
         return;
       }
       if (r.ok && r.data) {
         form.elements.password.value = '';
-        state.me = r.data;
-        markSignedIn();
-        goAfterSignIn(params);
+        // A password alone was enough: this user has no second factor.
+        signedIn(r.data, params, false);
         return;
       }
       form.elements.password.value = '';
       sayProblem(area, r, { 401: 'Wrong email or password.' });
       form.elements.password.focus();
     });
+
+    // Without a password: any passkey of any user (a discoverable credential) signs in.
+    let passkey = null;
+    if (canUsePasskeys()) {
+      const button = h('button', { type: 'button', class: 'secondary full', id: 'passkey-signin' }, 'Sign in with a passkey');
+      button.addEventListener('click', async () => {
+        if (!live) return;
+        clear(area);
+        const r = await busy(button, async () => {
+          const credential = await askPasskey('/auth_session/passkey/start', area);
+          if (!credential) return null;
+          return api('POST', '/auth_session/passkey/finish', { credential });
+        });
+        if (!r) return;
+        if (r.ok && r.data && r.data.mfa_required) {
+          renderSecondFactor(params, Array.isArray(r.data.methods) ? r.data.methods : [], '');
+          return;
+        }
+        if (r.ok && r.data) {
+          signedIn(r.data, params, null);
+          return;
+        }
+        sayProblem(area, r, { 401: 'sesame does not know this passkey. It may have been removed: sign in with your password.' });
+      });
+      passkey = h('div', { class: 'alt-signin' }, h('p', { class: 'separator' }, h('span', {}, 'or')), button);
+    }
     setPage(
       'Sign in',
       h(
@@ -612,10 +763,263 @@
           h('p', { class: 'lead' }, 'Use your sesame account.'),
           area,
           form,
+          passkey,
         ),
       ),
     );
     return area;
+  }
+
+  // The second step of a sign-in whose password was right: a code from the authenticator app,
+  // a recovery code, or a passkey, as `methods` offers. The pending sign-in lives in its own
+  // cookie for 5 minutes; Cancel ends it.
+  function renderSecondFactor(params, methods, email) {
+    const has = (m) => methods.includes(m);
+    const passkeyOk = has('passkey') && canUsePasskeys();
+    const canCode = has('totp');
+    const canRecovery = has('recovery_code');
+    let mode = canCode ? 'totp' : 'recovery';
+    const area = messageArea('mfa-messages');
+
+    const back = (kind, text) => {
+      const signInArea = renderSignInForm(params, true);
+      if (email) document.getElementById('email').value = email;
+      if (text) say(signInArea, kind, text);
+      const target = document.getElementById(email ? 'password' : 'email');
+      if (target) target.focus();
+    };
+
+    const codeField = () => field('mfa-code', 'Code from your authenticator app', {
+      type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, spellcheck: 'false', autocapitalize: 'off',
+    }, 'The 6-digit code the app shows now.');
+    const recoveryField = () => field('mfa-recovery', 'Recovery code', {
+      type: 'text', autocomplete: 'off', required: true, spellcheck: 'false', autocapitalize: 'off',
+    }, 'One of the codes you saved when you set up your second factor (xxxx-xxxx-xxxx-xxxx). Each works once.');
+
+    const slot = h('div', {});
+    const submit = h('button', { type: 'submit', class: 'full', id: 'mfa-submit' }, 'Verify');
+    const toggle = h('button', { type: 'button', class: 'link-button', id: 'mfa-toggle' });
+    const form = h('form', { id: 'mfa-form', novalidate: true }, slot, submit);
+    const setMode = (next, focus) => {
+      mode = next;
+      slot.replaceChildren(mode === 'totp' ? codeField() : recoveryField());
+      toggle.textContent = mode === 'totp' ? 'Use a recovery code instead' : 'Use a code from your authenticator app instead';
+      if (focus) slot.querySelector('input').focus();
+    };
+    if (canCode && canRecovery) {
+      toggle.addEventListener('click', () => {
+        clear(area);
+        setMode(mode === 'totp' ? 'recovery' : 'totp', true);
+      });
+    }
+
+    // The answers that end the pending sign-in: it expired (403), or its cookie is gone.
+    const handle = (r, kind) => {
+      if (r.ok && r.data && !r.data.mfa_required) {
+        signedIn(r.data, params, has('totp'));
+        return;
+      }
+      const err = errorOf(r);
+      if (r.status === 403 || (r.status === 401 && err !== WRONG_CODE)) {
+        back('error', 'This sign-in took too long and has ended. Enter your password again.');
+        return;
+      }
+      const input = kind === 'passkey' ? null : slot.querySelector('input');
+      if (r.status === 401 && input) input.value = '';
+      const wrong = {
+        totp: 'That code is not right. Check the time on your phone and try the code shown now.',
+        recovery: 'That recovery code is not right, or it was used already.',
+        passkey: 'That passkey was not accepted. Use one you added to your account.',
+      };
+      sayProblem(area, r, { 401: wrong[kind] });
+      if (input) input.focus();
+    };
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const input = slot.querySelector('input');
+      const value = mode === 'totp' ? input.value.replace(/\s+/g, '') : input.value.trim().toLowerCase();
+      if (!value) {
+        say(area, 'error', mode === 'totp' ? 'Enter the code from your authenticator app.' : 'Enter a recovery code.');
+        input.focus();
+        return;
+      }
+      const body = mode === 'totp' ? { code: value } : { recovery_code: value };
+      const r = await busy(submit, () => api('POST', '/auth_session/mfa', body));
+      handle(r, mode);
+    });
+
+    let passkeyButton = null;
+    if (passkeyOk) {
+      passkeyButton = h('button', { type: 'button', class: canCode ? 'secondary full' : 'full', id: 'mfa-passkey' }, 'Use a passkey');
+      passkeyButton.addEventListener('click', async () => {
+        clear(area);
+        const r = await busy(passkeyButton, async () => {
+          const credential = await askPasskey('/auth_session/mfa/passkey/start', area, {
+            403: 'This sign-in took too long and has ended. Enter your password again.',
+          });
+          if (!credential) return null;
+          return api('POST', '/auth_session/mfa/passkey/finish', { credential });
+        });
+        if (r) handle(r, 'passkey');
+      });
+    }
+
+    const cancel = h('button', { type: 'button', class: 'link-button', id: 'mfa-cancel' }, 'Cancel and start again');
+    cancel.addEventListener('click', async () => {
+      await busy(cancel, () => api('DELETE', '/auth_session/logout'));
+      back('info', 'The sign-in was cancelled.');
+    });
+
+    // The code form first when there is an app; with a passkey and no app, the passkey first
+    // and recovery codes behind "Use a recovery code instead".
+    const codes = canCode || canRecovery;
+    const formFirst = canCode || (canRecovery && !passkeyOk);
+    const separator = h('p', { class: 'separator' }, h('span', {}, 'or'));
+    if (codes) setMode(mode, false);
+    form.hidden = !formFirst;
+    separator.hidden = !(formFirst && passkeyOk);
+    let showToggle = canCode && canRecovery;
+    if (!canCode && canRecovery && passkeyOk) {
+      showToggle = true;
+      toggle.textContent = 'Use a recovery code instead';
+      toggle.addEventListener('click', () => {
+        clear(area);
+        form.hidden = false;
+        separator.hidden = false;
+        toggle.hidden = true;
+        setMode('recovery', true);
+      });
+    }
+    let lead;
+    if (canCode && passkeyOk) lead = 'Your password was right. Now enter the code from your authenticator app, or use a passkey.';
+    else if (canCode) lead = 'Your password was right. Now enter the code from your authenticator app.';
+    else if (passkeyOk) lead = 'Your password was right. Now use your passkey.';
+    else if (has('passkey') && canRecovery) lead = 'Your password was right. Your account uses a passkey, which this browser cannot use here: enter one of your recovery codes instead.';
+    else if (has('passkey')) lead = 'Your password was right, but your second factor is a passkey, which this browser cannot use here. ' +
+      'Sign in from a browser or device that can, or ask an administrator to reset your second factors.';
+    else lead = 'Your password was right. Now enter one of your recovery codes.';
+
+    setTitle('Second factor');
+    main.replaceChildren(
+      h(
+        'div',
+        { class: 'narrow' },
+        h(
+          'div',
+          { class: 'card', id: 'mfa-step' },
+          h('img', { class: 'auth-mark', src: '/assets/icon.svg', alt: '', width: 40, height: 40 }),
+          heading('Confirm it is you'),
+          h('p', { class: 'lead', id: 'mfa-lead' }, lead),
+          area,
+          codes ? form : null,
+          passkeyOk ? separator : null,
+          passkeyButton,
+          h('div', { class: 'alt-links' }, showToggle ? toggle : null, cancel),
+        ),
+      ),
+    );
+    const first = (formFirst && slot.querySelector('input')) || passkeyButton;
+    if (first) first.focus();
+    else main.querySelector('h1').focus();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Passkeys (WebAuthn): the API's JSON carries binary fields as base64url without padding.
+
+  function canUsePasskeys() {
+    return typeof window.PublicKeyCredential === 'function' && Boolean(navigator.credentials) && window.isSecureContext;
+  }
+
+  function fromBase64url(text) {
+    const b64 = String(text).replace(/-/g, '+').replace(/_/g, '/');
+    const raw = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    const bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i += 1) bytes[i] = raw.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  function toBase64url(buffer) {
+    const bytes = new Uint8Array(buffer);
+    let raw = '';
+    for (let i = 0; i < bytes.length; i += 1) raw += String.fromCharCode(bytes[i]);
+    return btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function withIds(list) {
+    return Array.isArray(list) ? list.map((c) => ({ ...c, id: fromBase64url(c.id) })) : list;
+  }
+
+  // `{"publicKey": {...}}` of a start route, as navigator.credentials.create() takes it.
+  function creationOptions(data) {
+    const pk = { ...data.publicKey };
+    pk.challenge = fromBase64url(pk.challenge);
+    pk.user = { ...pk.user, id: fromBase64url(pk.user.id) };
+    if (pk.excludeCredentials) pk.excludeCredentials = withIds(pk.excludeCredentials);
+    return { publicKey: pk };
+  }
+
+  // The same for navigator.credentials.get(); any `mediation` the server suggests is left out.
+  function requestOptions(data) {
+    const pk = { ...data.publicKey };
+    pk.challenge = fromBase64url(pk.challenge);
+    if (pk.allowCredentials) pk.allowCredentials = withIds(pk.allowCredentials);
+    return { publicKey: pk };
+  }
+
+  // A PublicKeyCredential as the finish routes take it.
+  function credentialJSON(cred) {
+    const r = cred.response;
+    const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+    if (r.attestationObject) response.attestationObject = toBase64url(r.attestationObject);
+    if (r.authenticatorData) {
+      response.authenticatorData = toBase64url(r.authenticatorData);
+      response.signature = toBase64url(r.signature);
+      response.userHandle = r.userHandle ? toBase64url(r.userHandle) : null;
+    }
+    let extensions = {};
+    try {
+      extensions = cred.getClientExtensionResults() || {};
+    } catch (_) {
+      extensions = {};
+    }
+    return { id: cred.id, rawId: toBase64url(cred.rawId), type: cred.type, response, extensions };
+  }
+
+  // What a refused ceremony means, in words.
+  function passkeyProblem(e, creating) {
+    const name = e && e.name;
+    if (name === 'NotAllowedError' || name === 'AbortError') {
+      return creating ? 'No passkey was created: it was cancelled, or it took too long.'
+        : 'No passkey was used: it was cancelled, or it took too long.';
+    }
+    if (name === 'InvalidStateError') return 'This device already holds a passkey for your account.';
+    if (name === 'SecurityError') {
+      return 'Passkeys do not work at this address: sesame’s WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN must match the address in the address bar.';
+    }
+    if (name === 'NotSupportedError') return 'This browser or device cannot make the kind of passkey sesame asks for.';
+    return 'The passkey did not work. Try again.';
+  }
+
+  // Runs a sign-in ceremony from `startPath`: the credential as JSON, or null once `area` says
+  // why not.
+  async function askPasskey(startPath, area, ctx) {
+    const start = await api('POST', startPath);
+    if (!start.ok || !start.data || !start.data.publicKey) {
+      sayProblem(area, start, ctx);
+      return null;
+    }
+    try {
+      const cred = await navigator.credentials.get(requestOptions(start.data));
+      if (!cred) {
+        say(area, 'error', passkeyProblem(null, false));
+        return null;
+      }
+      return credentialJSON(cred);
+    } catch (e) {
+      say(area, 'error', passkeyProblem(e, false));
+      return null;
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -623,6 +1027,7 @@
 
   function renderSetup() {
     state.me = null;
+    state.enrolling = false;
     renderNav();
     const area = messageArea('setup-messages');
     const signInLink = h('a', { href: '/signin' }, 'Go to sign in');
@@ -681,6 +1086,7 @@
       if (r.ok && r.data) {
         state.setupToken = null;
         state.me = r.data;
+        rememberTotp(r.data.id, false);
         markSignedIn();
         navigate('/account', { replace: true });
         return;
@@ -731,6 +1137,13 @@
     }
     const me = r.data;
     state.me = me;
+    state.enrolling = false;
+    if (state.enrolledTotp) {
+      state.enrolledTotp = false;
+      rememberTotp(me.id, true);
+    }
+    const listed = await call('GET', '/users/me/passkeys');
+    if (listed.ended || id !== state.renderId) return;
     renderNav();
 
     const profileArea = messageArea('profile-messages');
@@ -798,7 +1211,7 @@
       h(
         'div',
         { class: 'page-head' },
-        h('div', {}, heading('My account'), h('p', { class: 'lead' }, 'Your profile and your password.')),
+        h('div', {}, heading('My account'), h('p', { class: 'lead' }, 'Your profile, your password and your second factors.')),
       ),
       page,
       h(
@@ -836,7 +1249,595 @@
           password,
         ),
       ),
+      h(
+        'section',
+        { class: 'factors', id: 'second-factors', 'aria-labelledby': 'factors-title' },
+        h('h2', { id: 'factors-title', class: 'section-title' }, 'Second factors'),
+        h('p', { class: 'lead' }, 'Something besides your password, asked for when you sign in.'),
+        h(
+          'div',
+          { class: 'grid' },
+          totpCard({ level: 3, userId: me.id, initial: knownTotp(me.id) }),
+          passkeysCard({ level: 3, list: listed.ok && Array.isArray(listed.data) ? listed.data : null, listProblem: listed.ok ? null : listed }),
+          recoveryCard({ level: 3 }),
+        ),
+      ),
     );
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Second factors: the account page's cards, also on the enrolment page (MFA_REQUIRED)
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+
+  function hx(level, attrs, ...children) {
+    return h(`h${Math.min(6, level)}`, attrs, ...children);
+  }
+
+  // The QR code of a TOTP enrolment: the server's SVG document, parsed as XML and rebuilt from
+  // its rectangles and paths alone (no script, no style attribute, nothing else carried over).
+  function qrImage(text) {
+    let doc;
+    try {
+      doc = new DOMParser().parseFromString(String(text || ''), 'image/svg+xml');
+    } catch (_) {
+      return null;
+    }
+    const src = doc.documentElement;
+    if (!src || src.namespaceURI !== SVG_NS || src.localName !== 'svg') return null;
+    if (doc.getElementsByTagName('parsererror').length) return null;
+    const svg = document.createElementNS(SVG_NS, 'svg');
+    const width = src.getAttribute('width') || '200';
+    const height = src.getAttribute('height') || '200';
+    svg.setAttribute('viewBox', src.getAttribute('viewBox') || `0 0 ${width} ${height}`);
+    svg.setAttribute('class', 'qr-code');
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', 'QR code for your authenticator app');
+    svg.setAttribute('shape-rendering', 'crispEdges');
+    for (const el of src.querySelectorAll('rect, path')) {
+      const copy = document.createElementNS(SVG_NS, el.localName);
+      for (const name of ['x', 'y', 'width', 'height', 'd', 'fill']) {
+        if (el.hasAttribute(name)) copy.setAttribute(name, el.getAttribute(name));
+      }
+      svg.append(copy);
+    }
+    return svg.childNodes.length ? svg : null;
+  }
+
+  // A set of recovery codes, shown this once.
+  function recoveryCodesView(codes, { level, done, doneLabel }) {
+    const title = hx(level, { id: 'recovery-codes-title', tabindex: '-1' }, 'Save your recovery codes now');
+    const area = messageArea('recovery-copy-messages');
+    const actions = h('div', { class: 'actions' });
+    if (navigator.clipboard && typeof navigator.clipboard.writeText === 'function') {
+      const copy = h('button', { type: 'button', class: 'secondary', id: 'recovery-copy' }, 'Copy the codes');
+      copy.addEventListener('click', async () => {
+        try {
+          await navigator.clipboard.writeText(`${codes.join('\n')}\n`);
+          say(area, 'success', 'The codes were copied.');
+        } catch (_) {
+          say(area, 'error', 'The codes could not be copied: select them and copy them by hand.');
+        }
+      });
+      actions.append(copy);
+    }
+    const ok = h('button', { type: 'button', id: 'recovery-done' }, doneLabel || 'I have saved them');
+    ok.addEventListener('click', () => done());
+    actions.append(ok);
+    return h(
+      'div',
+      { class: 'recovery', id: 'recovery-panel', role: 'group', 'aria-labelledby': 'recovery-codes-title' },
+      title,
+      h(
+        'p',
+        { class: 'message info', id: 'recovery-warning' },
+        h('strong', {}, 'These codes are shown only this once.'),
+        ' Each one works once, in place of a code from your app or a passkey, if you lose them. ' +
+          'Keep them somewhere safe, such as a password manager.',
+      ),
+      h('ol', { class: 'codes', id: 'recovery-codes' }, codes.map((c) => h('li', {}, h('code', {}, c)))),
+      area,
+      actions,
+    );
+  }
+
+  // The authenticator app (TOTP): its state as far as this browser knows (`initial`: true,
+  // false or null), setting it up (QR code, key, first code) and removing it.
+  function totpCard({ level, userId, initial, done, doneLabel }) {
+    let on = initial;
+    const area = messageArea('totp-messages');
+    const status = h('p', { id: 'totp-status', class: 'status-line' });
+    const body = h('div', { id: 'totp-body' });
+    const set = (value) => {
+      on = value;
+      if (userId) rememberTotp(userId, value);
+      else state.enrolledTotp = value === true;
+    };
+
+    function show() {
+      status.replaceChildren();
+      if (on === true) status.append(h('span', { class: 'badge' }, 'On'), ' Sign-in asks for a code from your app.');
+      else if (on === false) status.append(h('span', { class: 'badge neutral' }, 'Off'), ' Not set up.');
+      status.hidden = on === null;
+      const setup = h('button', { type: 'button', id: 'totp-setup' }, on === null ? 'Set up an authenticator app' : 'Set up');
+      setup.addEventListener('click', () => start(setup));
+      const remove = h('button', { type: 'button', class: 'danger-quiet', id: 'totp-remove' }, 'Remove…');
+      const confirmBox = h('div', {});
+      remove.addEventListener('click', () => {
+        clear(area);
+        const question = h('p', { tabindex: '-1' }, 'Remove the authenticator app? Sign-in will stop asking for its codes. ' +
+          'Without a passkey either, your recovery codes stop working too.');
+        const yes = h('button', { type: 'button', class: 'danger', id: 'totp-remove-yes' }, 'Remove the app');
+        const no = h('button', { type: 'button', class: 'secondary', id: 'totp-remove-no' }, 'Keep it');
+        no.addEventListener('click', () => {
+          confirmBox.replaceChildren();
+          remove.hidden = false;
+          remove.focus();
+        });
+        yes.addEventListener('click', async () => {
+          const res = await busy(yes, () => sensitive('DELETE', '/users/me/totp'));
+          if (res.ended || res.cancelled) return;
+          if (res.ok || res.status === 404) {
+            set(false);
+            show();
+            say(area, res.ok ? 'success' : 'info', res.ok ? 'The authenticator app was removed.' : 'No authenticator app was set up.');
+            body.querySelector('button').focus();
+            return;
+          }
+          sayProblem(area, res);
+        });
+        remove.hidden = true;
+        confirmBox.replaceChildren(h('div', { class: 'confirm', role: 'group', 'aria-label': 'Confirm removal' }, question, h('div', { class: 'actions' }, yes, no)));
+        question.focus();
+      });
+      body.replaceChildren(h('div', { class: 'actions' }, on !== true ? setup : null, on !== false ? remove : null), confirmBox);
+    }
+
+    async function start(button) {
+      clear(area);
+      const res = await busy(button, () => sensitive('POST', '/users/me/totp'));
+      if (res.ended || res.cancelled) return;
+      if (res.status === 409) {
+        set(true);
+        show();
+        say(area, 'info', 'An authenticator app is set up already. Remove it first to set up another.');
+        return;
+      }
+      if (!res.ok || !res.data || typeof res.data.secret !== 'string') {
+        sayProblem(area, res);
+        return;
+      }
+      enrol(res.data);
+    }
+
+    function enrol(data) {
+      const secret = data.secret.replace(/\s+/g, '');
+      const qr = qrImage(data.qr_svg);
+      const title = hx(level + 1, { id: 'totp-enrol-title', tabindex: '-1' }, 'Set up your authenticator app');
+      const confirmButton = h('button', { type: 'submit', id: 'totp-confirm' }, 'Turn on');
+      const cancel = h('button', { type: 'button', class: 'secondary', id: 'totp-cancel' }, 'Cancel');
+      const form = h(
+        'form',
+        { id: 'totp-confirm-form', novalidate: true },
+        field('totp-code', 'Code from the app', {
+          type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, spellcheck: 'false', autocapitalize: 'off',
+        }, 'The 6 digits the app shows for sesame.'),
+        h('div', { class: 'actions' }, confirmButton, cancel),
+      );
+      cancel.addEventListener('click', () => {
+        clear(area);
+        show();
+        body.querySelector('button').focus();
+      });
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const input = form.elements['totp-code'];
+        const code = input.value.replace(/\s+/g, '');
+        if (!/^\d{6}$/.test(code)) {
+          say(area, 'error', 'Enter the 6 digits the app shows.');
+          input.focus();
+          return;
+        }
+        const res = await busy(confirmButton, () => sensitive('POST', '/users/me/totp/confirm', { code }));
+        if (res.ended || res.cancelled) return;
+        if (res.ok && res.data && Array.isArray(res.data.recovery_codes)) {
+          set(true);
+          status.hidden = true;
+          say(area, 'success', 'The authenticator app is on. Your other sessions were signed out.');
+          const finish = done || (() => {
+            clear(area);
+            show();
+            body.querySelector('button').focus();
+          });
+          body.replaceChildren(recoveryCodesView(res.data.recovery_codes, { level: level + 1, done: finish, doneLabel }));
+          body.querySelector('#recovery-codes-title').focus();
+          return;
+        }
+        if (res.status === 409) {
+          show();
+          say(area, 'error', 'This set-up expired or was replaced. Start again.');
+          return;
+        }
+        input.value = '';
+        sayProblem(area, res, { 401: 'That code is not right. Enter the code the app shows now: it changes every 30 seconds.' });
+        input.focus();
+      });
+      status.hidden = true;
+      body.replaceChildren(
+        h(
+          'div',
+          { class: 'enrol', id: 'totp-enrol', role: 'group', 'aria-labelledby': 'totp-enrol-title' },
+          title,
+          h(
+            'ol',
+            { class: 'steps' },
+            h('li', {}, h('p', {}, 'In your authenticator app, add an account and scan this QR code.'), qr ? h('div', { class: 'qr' }, qr) : null),
+            h(
+              'li',
+              {},
+              h('p', {}, 'Cannot scan it? Enter this key by hand (time-based, 6 digits):'),
+              h('p', { class: 'secret-line' }, h('code', { class: 'secret', id: 'totp-secret' }, secret.replace(/(.{4})(?=.)/g, '$1 '))),
+            ),
+            h('li', {}, h('p', {}, 'Enter the code the app now shows for sesame.'), form),
+          ),
+        ),
+      );
+      title.focus();
+    }
+
+    show();
+    return h(
+      'section',
+      { class: 'card', id: 'totp-card', 'aria-labelledby': 'totp-title' },
+      hx(level, { id: 'totp-title' }, 'Authenticator app'),
+      h('p', { class: 'muted' }, 'An app on your phone, such as Google Authenticator, Microsoft Authenticator, 1Password or Aegis, ' +
+        'shows a new 6-digit code every 30 seconds.'),
+      status,
+      area,
+      body,
+    );
+  }
+
+  // Passkeys: the list (name, added, last used, remove) and adding one under a name.
+  function passkeysCard({ level, list, listProblem, onAdded }) {
+    const area = messageArea('passkey-messages');
+    const box = h('div', { id: 'passkey-box' });
+    let passkeys = Array.isArray(list) ? list.slice() : [];
+    const nameInput = () => document.getElementById('passkey-name');
+
+    function item(p) {
+      const remove = h('button', { type: 'button', class: 'secondary small', 'aria-label': `Remove passkey ${p.name}`, 'data-passkey': p.id }, 'Remove');
+      remove.addEventListener('click', async () => {
+        clear(area);
+        const res = await busy(remove, () => sensitive('DELETE', `/users/me/passkeys/${encodeURIComponent(p.id)}`));
+        if (res.ended || res.cancelled) return;
+        if (res.ok || res.status === 404) {
+          passkeys = passkeys.filter((x) => x.id !== p.id);
+          showList();
+          say(area, 'success', `The passkey “${p.name}” was removed.`);
+          const next = box.querySelector('button') || nameInput();
+          if (next) next.focus();
+          return;
+        }
+        sayProblem(area, res);
+      });
+      return h(
+        'li',
+        { class: 'item passkey', 'data-name': p.name },
+        h(
+          'div',
+          {},
+          hx(level + 1, { class: 'item-title' }, p.name),
+          h(
+            'dl',
+            { class: 'item-meta' },
+            h('div', {}, h('dt', {}, 'Added'), h('dd', {}, timeEl(p.created_at))),
+            h('div', {}, h('dt', {}, 'Last used'), h('dd', { class: 'last-used' }, p.last_used_at ? timeEl(p.last_used_at, true) : 'Never')),
+          ),
+        ),
+        remove,
+      );
+    }
+
+    function showList() {
+      state.passkeys = passkeys;
+      if (!passkeys.length) box.replaceChildren(h('p', { class: 'muted', id: 'passkey-none' }, 'No passkeys yet.'));
+      else box.replaceChildren(h('ul', { class: 'item-list', id: 'passkey-list' }, passkeys.map(item)));
+    }
+
+    const add = h('button', { type: 'submit', id: 'passkey-add' }, 'Add a passkey');
+    const form = h(
+      'form',
+      { id: 'passkey-form', novalidate: true },
+      field('passkey-name', 'Name of the new passkey', { type: 'text', autocomplete: 'off', maxlength: 64, required: true },
+        'So you can tell your passkeys apart, like “Laptop” or “Phone”.'),
+      h('div', { class: 'actions' }, add),
+    );
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clear(area);
+      const name = form.elements['passkey-name'].value.trim();
+      if (!name) {
+        say(area, 'error', 'Give the new passkey a name.');
+        form.elements['passkey-name'].focus();
+        return;
+      }
+      const res = await busy(add, async () => {
+        const start = await sensitive('POST', '/users/me/passkeys/register/start');
+        if (start.ended || start.cancelled) return null;
+        if (!start.ok || !start.data || !start.data.publicKey) {
+          sayProblem(area, start);
+          return null;
+        }
+        let cred;
+        try {
+          cred = await navigator.credentials.create(creationOptions(start.data));
+        } catch (e) {
+          say(area, 'error', passkeyProblem(e, true));
+          return null;
+        }
+        if (!cred) {
+          say(area, 'error', passkeyProblem(null, true));
+          return null;
+        }
+        return sensitive('POST', '/users/me/passkeys/register/finish', { name, credential: credentialJSON(cred) });
+      });
+      if (!res || res.ended || res.cancelled) return;
+      if (res.ok && res.data) {
+        passkeys = passkeys.concat([res.data]);
+        showList();
+        form.reset();
+        say(area, 'success', `The passkey “${res.data.name}” was added.`);
+        if (onAdded) onAdded(res.data);
+        return;
+      }
+      sayProblem(area, res, { 409: 'This passkey is registered already.' });
+    });
+
+    showList();
+    if (listProblem) sayProblem(area, listProblem);
+    return h(
+      'section',
+      { class: 'card', id: 'passkeys-card', 'aria-labelledby': 'passkeys-title' },
+      hx(level, { id: 'passkeys-title' }, 'Passkeys'),
+      h('p', { class: 'muted' }, 'Sign in with your fingerprint, face, screen lock or a security key instead of a password. ' +
+        'A passkey also counts as a second factor.'),
+      area,
+      box,
+      canUsePasskeys()
+        ? form
+        : h('p', { class: 'muted', id: 'passkey-unavailable' }, 'This browser cannot make passkeys at this address.'),
+    );
+  }
+
+  // Recovery codes: a new set (the old one stops working), shown this once.
+  function recoveryCard({ level }) {
+    const area = messageArea('recovery-messages');
+    const body = h('div', { id: 'recovery-body' });
+    function show() {
+      const renew = h('button', { type: 'button', class: 'secondary', id: 'recovery-renew' }, 'Make new recovery codes');
+      const confirmBox = h('div', {});
+      renew.addEventListener('click', () => {
+        clear(area);
+        const question = h('p', { tabindex: '-1' }, 'Make a new set of recovery codes? The codes you have now stop working.');
+        const yes = h('button', { type: 'button', id: 'recovery-renew-yes' }, 'Make new codes');
+        const no = h('button', { type: 'button', class: 'secondary', id: 'recovery-renew-no' }, 'Cancel');
+        no.addEventListener('click', () => {
+          confirmBox.replaceChildren();
+          renew.hidden = false;
+          renew.focus();
+        });
+        yes.addEventListener('click', async () => {
+          const res = await busy(yes, () => sensitive('POST', '/users/me/recovery_codes'));
+          if (res.ended || res.cancelled) return;
+          if (res.ok && res.data && Array.isArray(res.data.recovery_codes)) {
+            say(area, 'success', 'A new set of recovery codes was made. The old codes no longer work.');
+            body.replaceChildren(recoveryCodesView(res.data.recovery_codes, {
+              level: level + 1,
+              done: () => {
+                clear(area);
+                show();
+                body.querySelector('button').focus();
+              },
+            }));
+            body.querySelector('#recovery-codes-title').focus();
+            return;
+          }
+          confirmBox.replaceChildren();
+          renew.hidden = false;
+          sayProblem(area, res, { 409: 'Recovery codes come with a second factor: set up an authenticator app or add a passkey first.' });
+          renew.focus();
+        });
+        renew.hidden = true;
+        confirmBox.replaceChildren(h('div', { class: 'confirm quiet', role: 'group', 'aria-label': 'Confirm new recovery codes' }, question, h('div', { class: 'actions' }, yes, no)));
+        question.focus();
+      });
+      body.replaceChildren(h('div', { class: 'actions' }, renew), confirmBox);
+    }
+    show();
+    return h(
+      'section',
+      { class: 'card', id: 'recovery-card', 'aria-labelledby': 'recovery-title' },
+      hx(level, { id: 'recovery-title' }, 'Recovery codes'),
+      h('p', { class: 'muted' }, 'Ten single-use codes for when you cannot use your app or your passkeys. ' +
+        'You get a set when you set up an authenticator app; keep them safe.'),
+      area,
+      body,
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The enrolment page: a session that may only add a second factor (MFA_REQUIRED)
+
+  function showEnrolment() {
+    if (state.leaving) return;
+    renderEnrolment(++state.renderId);
+  }
+
+  function renderEnrolment(id) {
+    if (id !== state.renderId) return;
+    state.enrolling = true;
+    state.me = null;
+    renderNav();
+    const page = messageArea('page-messages');
+    const finish = () => {
+      state.enrolling = false;
+      state.me = null;
+      render({ focus: true });
+    };
+    const next = h('div', { id: 'enrol-next' });
+    const goOn = (text) => {
+      const button = h('button', { type: 'button', id: 'enrol-continue' }, 'Continue');
+      button.addEventListener('click', finish);
+      next.replaceChildren(h('div', { class: 'card done' }, h('p', { class: 'message success' }, text), h('div', { class: 'actions' }, button)));
+      button.focus();
+    };
+    setPage(
+      'Add a second factor',
+      h(
+        'div',
+        { class: 'page-head' },
+        h(
+          'div',
+          {},
+          heading('Add a second factor to continue'),
+          h('p', { class: 'lead', id: 'enrol-lead' }, 'Your account needs a second factor here: something besides your password, ' +
+            'asked for when you sign in. Add one of these to go on.'),
+        ),
+      ),
+      page,
+      next,
+      h(
+        'div',
+        { class: 'grid' },
+        totpCard({ level: 2, userId: null, initial: false, done: finish, doneLabel: 'I have saved them: continue' }),
+        passkeysCard({ level: 2, list: [], onAdded: (p) => goOn(`The passkey “${p.name}” was added. You can now use sesame.`) }),
+      ),
+    );
+    main.querySelector('h1').focus();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Re-authentication: a sensitive action on a session whose credential is older than
+  // REAUTH_MAX_AGE asks for the password (or a code, or a passkey) again, in a dialog.
+  // Resolves true once sesame took it, false when dismissed.
+
+  function reauthenticate() {
+    if (state.reauthOpen) return Promise.resolve(false);
+    state.reauthOpen = true;
+    return new Promise((resolve) => {
+      const active = document.activeElement;
+      const opener = active && active !== document.body ? active : state.busyButton;
+      const me = state.me;
+      const totp = me ? knownTotp(me.id) : null;
+      const passkeyOk = canUsePasskeys() && Array.isArray(state.passkeys) && state.passkeys.length > 0;
+      let mode = 'password';
+      const area = h('div', { class: 'messages', id: 'reauth-messages', role: 'alert' });
+      const slot = h('div', {});
+      const submit = h('button', { type: 'submit', id: 'reauth-submit' }, 'Confirm');
+      const cancel = h('button', { type: 'button', class: 'secondary', id: 'reauth-cancel' }, 'Cancel');
+      const toggle = h('button', { type: 'button', class: 'link-button', id: 'reauth-toggle' });
+      const form = h(
+        'form',
+        { id: 'reauth-form', novalidate: true },
+        me ? h('input', { type: 'text', name: 'username', autocomplete: 'username', value: me.email, hidden: true, 'aria-hidden': 'true', tabindex: '-1' }) : null,
+        slot,
+        h('div', { class: 'actions' }, submit, cancel),
+      );
+      const setMode = (next, focus) => {
+        mode = next;
+        slot.replaceChildren(
+          mode === 'password'
+            ? field('reauth-password', 'Password', { type: 'password', autocomplete: 'current-password', required: true })
+            : field('reauth-code', 'Code from your authenticator app', {
+              type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, spellcheck: 'false', autocapitalize: 'off',
+            }),
+        );
+        toggle.textContent = mode === 'password' ? 'Use a code from your authenticator app instead' : 'Use your password instead';
+        if (focus) slot.querySelector('input').focus();
+      };
+      setMode('password', false);
+      toggle.addEventListener('click', () => {
+        area.replaceChildren();
+        setMode(mode === 'password' ? 'code' : 'password', true);
+      });
+
+      let passkey = null;
+      if (passkeyOk) {
+        passkey = h('button', { type: 'button', class: 'secondary', id: 'reauth-passkey' }, 'Use a passkey');
+        passkey.addEventListener('click', async () => {
+          area.replaceChildren();
+          const r = await busy(passkey, async () => {
+            const credential = await askPasskey('/auth_session/reauth/passkey/start', area, { 409: 'You have no passkey: use your password.' });
+            if (!credential) return null;
+            return api('POST', '/auth_session/reauth', { credential });
+          });
+          if (r) answer(r, 'passkey');
+        });
+      }
+
+      const dialog = h(
+        'dialog',
+        { class: 'dialog', id: 'reauth-dialog', 'aria-labelledby': 'reauth-title', 'aria-describedby': 'reauth-lead' },
+        h('h2', { id: 'reauth-title' }, 'Confirm it is you'),
+        h('p', { id: 'reauth-lead' }, 'For your security, this change needs your password again.'),
+        area,
+        form,
+        totp !== false || passkey ? h('div', { class: 'alt-links' }, totp !== false ? toggle : null, passkey) : null,
+      );
+
+      let settled = false;
+      const finish = (ok) => {
+        if (settled) return;
+        settled = true;
+        state.reauthOpen = false;
+        if (dialog.open) dialog.close();
+        dialog.remove();
+        focusBack(opener);
+        resolve(ok);
+      };
+      const answer = (r, kind) => {
+        const err = errorOf(r);
+        if (r.ok) {
+          finish(true);
+          return;
+        }
+        if ((r.status === 401 && err !== WRONG_CODE) || (r.status === 403 && err !== WRONG_PASSWORD)) {
+          finish(false);
+          sessionEnded();
+          return;
+        }
+        const input = slot.querySelector('input');
+        if (input) input.value = '';
+        const [text, detail] = problem(r, {
+          401: kind === 'passkey' ? 'That passkey was not accepted.' : 'That code is not right.',
+          403: 'That password is not right.',
+        });
+        area.replaceChildren(h('p', { class: 'message error' }, text, detail ? h('span', { class: 'detail' }, detail) : null));
+        if (input) input.focus();
+      };
+      cancel.addEventListener('click', () => finish(false));
+      dialog.addEventListener('cancel', (event) => {
+        event.preventDefault();
+        finish(false);
+      });
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        const input = slot.querySelector('input');
+        const value = mode === 'password' ? input.value : input.value.replace(/\s+/g, '');
+        if (!value) {
+          area.replaceChildren(h('p', { class: 'message error' }, mode === 'password' ? 'Enter your password.' : 'Enter the code from your app.'));
+          input.focus();
+          return;
+        }
+        const body = mode === 'password' ? { password: value } : { code: value };
+        const r = await busy(submit, () => api('POST', '/auth_session/reauth', body));
+        answer(r, mode);
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      slot.querySelector('input').focus();
+    });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1175,6 +2176,35 @@
     });
 
     const confirmBox = h('div', { id: 'delete-confirm' });
+    const resetMfa = h('button', { type: 'button', class: 'secondary', id: 'edit-user-reset-mfa' }, 'Reset second factors…');
+    resetMfa.addEventListener('click', () => {
+      clear(area);
+      const question = h('p', { tabindex: '-1' }, `Reset the second factors of ${user.email}? Their authenticator app, passkeys ` +
+        'and recovery codes are removed and their sessions end; they can then sign in with their password alone.');
+      const yes = h('button', { type: 'button', class: 'danger', id: 'reset-mfa-confirm-yes' }, 'Reset second factors');
+      const no = h('button', { type: 'button', class: 'secondary', id: 'reset-mfa-confirm-no' }, 'Cancel');
+      const back = () => {
+        confirmBox.replaceChildren();
+        resetMfa.hidden = false;
+        del.hidden = false;
+      };
+      no.addEventListener('click', () => {
+        back();
+        resetMfa.focus();
+      });
+      yes.addEventListener('click', async () => {
+        const res = await busy(yes, () => sensitive('DELETE', `/users/${encodeURIComponent(user.id)}/mfa`));
+        if (res.ended || res.cancelled) return;
+        back();
+        if (res.ok) say(area, 'success', `The second factors of ${user.email} were removed and their sessions signed out.`);
+        else sayProblem(area, res, { 404: 'This user no longer exists.' });
+        resetMfa.focus();
+      });
+      resetMfa.hidden = true;
+      del.hidden = true;
+      confirmBox.replaceChildren(h('div', { class: 'confirm', role: 'group', 'aria-label': 'Confirm second factor reset' }, question, h('div', { class: 'actions' }, yes, no)));
+      question.focus();
+    });
     const del = h('button', { type: 'button', class: 'danger-quiet', id: 'edit-user-delete' }, 'Delete user…');
     del.addEventListener('click', () => {
       const question = h('p', { tabindex: '-1' }, `Delete ${user.email}? Their account and sessions are removed. This cannot be undone.`);
@@ -1186,8 +2216,8 @@
         del.focus();
       });
       yes.addEventListener('click', async () => {
-        const res = await busy(yes, () => call('DELETE', `/users/${encodeURIComponent(user.id)}`));
-        if (res.ended) return;
+        const res = await busy(yes, () => sensitive('DELETE', `/users/${encodeURIComponent(user.id)}`));
+        if (res.ended || res.cancelled) return;
         if (res.ok || res.status === 404) {
           state.flash = res.ok ? ['success', `${user.email} was deleted.`] : ['info', `${user.email} no longer exists.`];
           panel.replaceChildren();
@@ -1222,7 +2252,7 @@
         h('hr', { class: 'divider' }),
         self
           ? h('p', { class: 'muted' }, 'This is your own account: manage your sessions on ', h('a', { href: '/sessions' }, 'My sessions'), '.')
-          : h('div', { class: 'actions' }, revoke, del),
+          : h('div', { class: 'actions' }, revoke, resetMfa, del),
         confirmBox,
       ),
     );
