@@ -16,7 +16,9 @@
 //! never hold one entry at once and each mail is sent by one of them. The entry is deleted once
 //! the SMTP server has accepted the mail; a failure makes it due again after a delay that
 //! doubles from 1 s up to 15 minutes, and an entry still failing after 3 days (or refused
-//! for good by the server, a 5xx) is dropped with an error in the log. An instance that dies
+//! for good by the server: a 5xx about the recipient, the sender or the content) is dropped
+//! with an error in the log. A claim is one entry at a time, so its lease (120 s) outlasts the
+//! one SMTP conversation (at most 20 s) it covers. An instance that dies
 //! between the SMTP server's acceptance and the delete leaves the entry to be sent again when
 //! its lease ends: a mail may (rarely) come twice, never not at all.
 //!

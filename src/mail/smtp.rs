@@ -23,6 +23,19 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// Whether the server refused this mail for good: a 5xx about its recipient, its sender or
+/// its content (550-553, 501, 554). Other permanent answers, such as 530 or 535 (the server
+/// wants other credentials), are about sesame's configuration: the mail waits until it is fixed.
+fn refuses_this_mail(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && e.status().is_some_and(|code| {
+            matches!(
+                code.to_string().as_str(),
+                "550" | "551" | "552" | "553" | "501" | "554"
+            )
+        })
+}
+
 /// The SMTP server of `SMTP_URL`, and the sender.
 #[derive(Clone)]
 pub struct Mailer {
@@ -83,7 +96,7 @@ impl Mailer {
             .map_err(|e| SendError::Permanent(format!("message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(e) if refuses_this_mail(&e) => Err(SendError::Permanent(e.to_string())),
             Err(e) => Err(SendError::Transient(e.to_string())),
         }
     }

@@ -19,8 +19,10 @@ const MAX_DELAY: i64 = 900;
 const GIVE_UP_AFTER: i64 = 3 * 86_400;
 /// How often the outbox is looked at when nothing wakes the worker.
 const POLL: Duration = Duration::from_secs(1);
-/// Entries claimed at once.
-const BATCH: u32 = 16;
+/// Entries claimed at once: one, so that a claim's lease ([`LEASE`]) always outlasts its work
+/// (one SMTP conversation, at most 20 s), and another instance never takes an entry its
+/// holder is still working on.
+const BATCH: u32 = 1;
 
 /// Seconds before the next attempt after `attempts` failed ones: 1, 2, 4, ... 900.
 fn backoff(attempts: i64) -> i64 {

@@ -87,7 +87,6 @@ fn parts(e: &ApiError) -> (StatusCode, Cow<'_, str>, Option<&str>) {
                 plain(StatusCode::FORBIDDEN, "second factor enrolment required")
             }
             S::ReauthRequired => plain(StatusCode::FORBIDDEN, "reauthentication required"),
-            S::EmailNotVerified => plain(StatusCode::FORBIDDEN, "email not verified"),
             S::Conflict(msg) => plain(StatusCode::CONFLICT, msg),
             S::Throttled { .. } => plain(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             S::Store(StoreError::Conflict) => {

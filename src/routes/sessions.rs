@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -16,7 +16,7 @@ use super::state::AppState;
 use super::view::{Empty, UserView, empty_answer, user_response, with_session_cookie};
 use crate::auth::client::ClientIp;
 use crate::auth::cookie::session_cookie;
-use crate::auth::csrf::refuse_cross_site_login;
+use crate::auth::csrf::{refuse_cross_site, refuse_cross_site_login};
 use crate::auth::gate::{Auth, Enrolling};
 use crate::domain::{Secret, format_timestamp};
 use crate::service::factors::is_pending_token;
@@ -141,6 +141,7 @@ pub async fn logout(
     let cookie = session_cookie(&headers, &state.settings.session_name);
     if let Some(token) = cookie.filter(|t| is_pending_token(t)) {
         // A sign-in waiting for its second factor, abandoned.
+        refuse_cross_site(&Method::DELETE, &headers, &state.settings)?;
         state.service.cancel_pending(token).await?;
         return empty_answer(&state.settings, true);
     }

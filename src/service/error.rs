@@ -36,9 +36,6 @@ pub enum ServiceError {
     /// A sensitive action from a session whose credential was presented too long ago.
     #[error("reauthentication required")]
     ReauthRequired,
-    /// An account made by sign-up whose address is not verified yet.
-    #[error("email not verified")]
-    EmailNotVerified,
     /// No such record.
     #[error("Not found")]
     NotFound,

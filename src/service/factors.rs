@@ -129,6 +129,8 @@ pub struct Pending {
     pub ip: Option<String>,
     /// With what.
     pub user_agent: Option<String>,
+    /// When the password was checked.
+    pub created_at: i64,
 }
 
 /// When a credential was last presented in a session, as stored under `reauth/<digest>`.

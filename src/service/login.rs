@@ -141,10 +141,6 @@ impl Service {
             return Ok(None);
         };
         self.metrics.login(LoginOutcome::Ok);
-        if self.is_unverified(&user).await? {
-            tracing::info!(target: "audit", event = "login_unverified", user_id = %user.id, "sign-in refused: e-mail not verified");
-            return Err(ServiceError::EmailNotVerified);
-        }
         if verified.needs_rehash {
             let hash = self.passwords.hash(password).await?;
             if let Err(e) = self

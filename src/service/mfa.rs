@@ -76,6 +76,15 @@ fn totp_of(secret: &str, issuer: &str, account: &str) -> Result<TOTP, ServiceErr
     ))
 }
 
+/// Logs a wrong second factor (already counted by [`Throttle::attempt`]) and returns the
+/// error to answer.
+///
+/// [`Throttle::attempt`]: super::throttle::Throttle::attempt
+pub(super) fn wrong_code(user: &User, ip: Option<&str>) -> ServiceError {
+    tracing::info!(target: "audit", event = "second_factor_failed", user_id = %user.id, ip = ip.unwrap_or("-"), "wrong second factor");
+    ServiceError::WrongCode
+}
+
 /// The step of `code` at `now` (one step of drift either way), if it is later than `after`.
 fn matching_step(totp: &TOTP, code: &str, now: i64, after: Option<i64>) -> Option<i64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
@@ -168,6 +177,16 @@ impl Service {
         Ok(self.factors(&user.id).await?.0)
     }
 
+    /// After a right password from a signed-in user: clears the account's failed attempts,
+    /// unless the user has a second factor (then only a whole sign-in, second factor included,
+    /// does: a known password must not buy fresh guesses at the code).
+    pub(super) async fn password_succeeded(&self, user: &User) -> Result<(), ServiceError> {
+        if !self.has_second_factor(user).await? {
+            self.throttle.succeeded(&user.email).await?;
+        }
+        Ok(())
+    }
+
     /// Whether `user` has a second factor.
     pub async fn has_second_factor(&self, user: &User) -> Result<bool, ServiceError> {
         Ok(self.factors(&user.id).await?.0.any())
@@ -202,6 +221,7 @@ impl Service {
             user_id: user.id.clone(),
             ip: client.ip,
             user_agent: client.user_agent,
+            created_at: now,
         };
         let key = pending_key(&token_digest(token.expose()));
         self.records
@@ -265,13 +285,13 @@ impl Service {
     ) -> Result<(User, Secret), ServiceError> {
         let (_, user) = self.pending_user(token).await?;
         let now = self.clock.now();
-        self.throttle.check(&user.email, ip, now).await?;
+        self.throttle.attempt(&user.email, ip, now).await?;
         let used = match &factor {
             SecondFactor::Totp(code) => self.use_totp(&user, code).await?,
             SecondFactor::Recovery(code) => self.use_recovery_code(&user, code).await?,
         };
         let Some(kind) = used else {
-            return Err(self.wrong_code(&user, ip, now).await);
+            return Err(wrong_code(&user, ip));
         };
         self.complete_sign_in(token, &user, kind).await
     }
@@ -290,6 +310,10 @@ impl Service {
             Some(r) => parse(&r.value)?,
             None => return Err(ServiceError::Forbidden),
         };
+        // A password changed (or reset) since the password step ends the pending sign-in.
+        if user.updated_at > pending.created_at {
+            return Err(ServiceError::Forbidden);
+        }
         self.throttle.succeeded(&user.email).await?;
         let client = ClientInfo {
             ip: pending.ip,
@@ -300,15 +324,6 @@ impl Service {
             .await?;
         tracing::info!(target: "audit", event = "second_factor_used", user_id = %user.id, factor, "second factor accepted");
         Ok((user.clone(), session_token))
-    }
-
-    /// Counts a wrong code against the account, logs it, and returns the error to answer.
-    pub(super) async fn wrong_code(&self, user: &User, ip: Option<&str>, now: i64) -> ServiceError {
-        tracing::info!(target: "audit", event = "second_factor_failed", user_id = %user.id, ip = ip.unwrap_or("-"), "wrong second factor");
-        match self.throttle.failed(&user.email, ip, now).await {
-            Ok(()) => ServiceError::WrongCode,
-            Err(e) => e,
-        }
     }
 
     /// Accepts a TOTP code of `user` once: `Some("totp")` if it is right and of a step later
@@ -442,14 +457,17 @@ impl Service {
                     .await?
                     .filter(|u| u.id == user.id)
                     .ok_or(ServiceError::WrongCurrentPassword)?;
-                self.throttle.succeeded(&user.email).await?;
+                self.password_succeeded(user).await?;
                 "password"
             }
             (None, Some(code)) => {
-                self.throttle.check(&user.email, ip, now).await?;
+                self.throttle.attempt(&user.email, ip, now).await?;
                 match self.use_totp(user, code).await? {
-                    Some(kind) => kind,
-                    None => return Err(self.wrong_code(user, ip, now).await),
+                    Some(kind) => {
+                        self.throttle.succeeded(&user.email).await?;
+                        kind
+                    }
+                    None => return Err(wrong_code(user, ip)),
                 }
             }
             (None, None) => return Err(ServiceError::invalid("password or code missing")),
@@ -593,8 +611,9 @@ impl Service {
     /// Removes every second factor of `user` and ends their sessions (the command line's
     /// `sesame user reset-mfa`); returns how many sessions ended.
     pub async fn reset_mfa(&self, user: &User) -> Result<u64, ServiceError> {
-        self.forget_factors(&user.id).await?;
+        // Sessions first: none of them can enrol anew between the two.
         let ended = self.revoke_sessions_of(&user.id).await?;
+        self.forget_factors(&user.id).await?;
         tracing::info!(target: "audit", event = "second_factors_reset", user_id = %user.id, sessions_ended = ended, "second factors reset by an administrator");
         Ok(ended)
     }

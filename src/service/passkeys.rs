@@ -41,6 +41,7 @@ use webauthn_rs_proto::ResidentKeyRequirement;
 
 use super::error::ServiceError;
 use super::factors::{CEREMONY_LIFETIME, Factors, StoredPasskey, credential_key, parse};
+use super::mfa::wrong_code;
 use super::types::{Authenticated, ClientInfo, Service};
 use crate::domain::{Digest32, Secret, User, new_id, token_digest};
 
@@ -352,14 +353,14 @@ impl Service {
         >,
     ) -> Result<(), ServiceError> {
         let now = self.clock.now();
-        self.throttle.check(&user.email, None, now).await?;
+        self.throttle.attempt(&user.email, None, now).await?;
         let (factors, _) = self.factors(&user.id).await?;
         let passkey = find_passkey(&factors, answer.raw_id.as_ref())?;
         let result = match finish(&self.mfa.webauthn, &passkey.passkey) {
             Ok(result) => result,
             Err(e) => {
                 tracing::info!(user_id = %user.id, error = %e, "passkey assertion refused");
-                return Err(self.wrong_code(user, None, now).await);
+                return Err(wrong_code(user, None));
             }
         };
         let id = passkey.id.clone();
@@ -371,6 +372,7 @@ impl Service {
             Ok(())
         })
         .await?;
+        self.throttle.succeeded(&user.email).await?;
         tracing::info!(target: "audit", event = "passkey_used", user_id = %user.id, passkey_id = %id, "passkey used");
         Ok(())
     }

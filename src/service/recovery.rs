@@ -6,12 +6,15 @@
 //! - `reset/<hex digest of the token>` → the user, and `reset-latest/<user id>` → that digest:
 //!   a password-reset token (256 bits from the OS, only its digest kept) for
 //!   [`TOKEN_LIFETIME`] seconds. A newer token replaces the pointer, and a password change
-//!   deletes it, so a token whose digest is not the user's latest is void. The use takes the
-//!   token's record: once.
-//! - `verify/<digest>` and `verify-latest/<user id>`: the same for e-mail verification.
-//! - `unverified/<user id>`: an account made by sign-up whose address is not verified yet; it
-//!   cannot sign in. Users made any other way (an administrator, the command line, the import,
-//!   the first-run setup) have none: they are verified.
+//!   deletes it, so a token whose digest is not the latest is void. The use takes the token's
+//!   record: once.
+//! - `verify/<digest>` and `verify-latest/<subject>`: the same for e-mail verification, of a
+//!   user (`POST /users/me/verify_email`) or of a sign-up (`signup:<email>`). A sign-up's
+//!   token holds the whole account to make (email, names, password hash): the account is made
+//!   only when its link is opened. Until then there is no account at all, so nothing about a
+//!   sign-up, not even a login with its password, tells whether the address had one. Users made
+//!   any other way (an administrator, the command line, the import, the first-run setup) are
+//!   verified.
 //!
 //! # No enumeration, nothing lost
 //!
@@ -19,8 +22,8 @@
 //! is hashed either way, and the request is written to the outbox as a job, in one write, and
 //! answered 202. The worker does the rest off the request path: for a reset, finds the user (or
 //! nobody, and drops the job) and writes the token's records and the mail in one transaction;
-//! for a sign-up, writes the account's records and the verification mail in one transaction,
-//! then the account, or, when the address is taken, a "you already have an account" mail. A
+//! for a sign-up, writes the verification token (holding the account to make) and its mail in
+//! one transaction, or, when the address is taken, a "you already have an account" mail. A
 //! crash between a job's transaction and its end runs the job again: at worst a second mail,
 //! whose token voids the first. Requests for mail are throttled per address and per email.
 
@@ -29,10 +32,12 @@ use serde::{Deserialize, Serialize};
 use super::error::ServiceError;
 use super::factors::{json, parse};
 use super::types::{Authenticated, MailSettings, Service};
-use crate::domain::{
-    Secret, User, email_key, new_id, new_token, token_digest, validate_email, validate_password,
-};
+use super::users::check_new_password;
+use crate::domain::{Secret, User, email_key, new_id, new_token, token_digest, validate_email};
 use crate::store::{OutboxEntry, StoreError, Write};
+
+/// What a link that cannot be used is told.
+const BAD_LINK: &str = "the link is not valid: it was used, replaced or is too old";
 
 /// Seconds a reset or verification link works.
 pub const TOKEN_LIFETIME: i64 = 900;
@@ -64,9 +69,24 @@ struct ResetJob {
     email: String,
 }
 
+/// What a token is for, as its record keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct TokenRecord {
-    user_id: String,
+#[serde(tag = "for", rename_all = "snake_case")]
+enum TokenFor {
+    /// A user: a reset of their password, or a check of their address.
+    User { user_id: String },
+    /// A sign-up: the account to make once the address is verified.
+    Signup(SignupJob),
+}
+
+impl TokenFor {
+    /// What the latest token is kept per: the user, or the address signed up.
+    fn subject(&self) -> String {
+        match self {
+            Self::User { user_id } => user_id.clone(),
+            Self::Signup(job) => format!("signup:{}", email_key(&job.email)),
+        }
+    }
 }
 
 /// The kind of outbox entry that is a mail to send.
@@ -96,10 +116,6 @@ impl Purpose {
     fn latest(self, user_id: &str) -> String {
         format!("{}-latest/{user_id}", self.prefix())
     }
-}
-
-fn unverified_key(user_id: &str) -> String {
-    format!("unverified/{user_id}")
 }
 
 fn escape(text: &str) -> String {
@@ -178,11 +194,12 @@ impl Service {
         Ok(())
     }
 
-    /// The writes of a new token of `purpose` for `user` (voiding the one before) and its mail.
+    /// Writes a new token of `purpose` for `target` (voiding the one before) and its mail, in
+    /// one transaction.
     async fn new_token_mail(
         &self,
         purpose: Purpose,
-        user: &User,
+        target: TokenFor,
         mail: impl FnOnce(&str) -> Mail,
     ) -> Result<(), ServiceError> {
         let settings = self.mail_settings()?;
@@ -195,10 +212,8 @@ impl Service {
         };
         let link = format!("{}/{page}?token={}", settings.public_base, token.expose());
         let mail = json(&mail(&link))?;
-        let record = json(&TokenRecord {
-            user_id: user.id.clone(),
-        })?;
-        let latest_key = purpose.latest(&user.id);
+        let record = json(&target)?;
+        let latest_key = purpose.latest(&target.subject());
         let entry = outbox_entry(MAIL, mail, now);
         let expires = Some(now + TOKEN_LIFETIME);
         for _ in 0..8 {
@@ -230,24 +245,53 @@ impl Service {
         Err(ServiceError::Internal("a token kept racing".into()))
     }
 
-    /// Takes a token of `purpose`: its user, if it is live, unused and the latest.
-    async fn take_token(&self, purpose: Purpose, token: &str) -> Result<User, ServiceError> {
-        const BAD: &str = "the link is not valid: it was used, replaced or is too old";
+    /// What a live token of `purpose` is for, without using it up; 400 when it is not live or
+    /// not the latest.
+    async fn peek_token(&self, purpose: Purpose, token: &str) -> Result<TokenFor, ServiceError> {
         let now = self.clock.now();
         let digest = hex::encode(token_digest(token));
-        let Some(record) = self.records.take(&purpose.key(&digest), now).await? else {
-            return Err(ServiceError::invalid(BAD));
+        let Some(record) = self.records.get(&purpose.key(&digest), now).await? else {
+            return Err(ServiceError::invalid(BAD_LINK));
         };
-        let TokenRecord { user_id } = parse(&record.value)?;
-        let latest = self.records.get(&purpose.latest(&user_id), now).await?;
+        let target: TokenFor = parse(&record.value)?;
+        let latest = self
+            .records
+            .get(&purpose.latest(&target.subject()), now)
+            .await?;
         if latest.is_none_or(|r| r.value != digest) {
-            return Err(ServiceError::invalid(BAD));
+            return Err(ServiceError::invalid(BAD_LINK));
         }
-        self.records.delete(&purpose.latest(&user_id)).await?;
-        self.users
-            .get(&user_id)
+        Ok(target)
+    }
+
+    /// Uses up a token of `purpose`: what it is for, if it is live, unused and the latest.
+    async fn take_token(&self, purpose: Purpose, token: &str) -> Result<TokenFor, ServiceError> {
+        let target = self.peek_token(purpose, token).await?;
+        let now = self.clock.now();
+        let digest = hex::encode(token_digest(token));
+        if self
+            .records
+            .take(&purpose.key(&digest), now)
             .await?
-            .ok_or(ServiceError::invalid(BAD))
+            .is_none()
+        {
+            return Err(ServiceError::invalid(BAD_LINK));
+        }
+        self.records
+            .delete(&purpose.latest(&target.subject()))
+            .await?;
+        Ok(target)
+    }
+
+    /// The user a token is for; 400 when it is for no (longer existing) user.
+    async fn user_of(&self, target: &TokenFor) -> Result<User, ServiceError> {
+        let TokenFor::User { user_id } = target else {
+            return Err(ServiceError::invalid(BAD_LINK));
+        };
+        self.users
+            .get(user_id)
+            .await?
+            .ok_or(ServiceError::invalid(BAD_LINK))
     }
 
     /// Voids the user's password-reset token, if any (a password change does).
@@ -256,14 +300,18 @@ impl Service {
         Ok(())
     }
 
-    /// `PUT /auth_session/reset_password`: sets the new password, verifies the address (the
-    /// link proved it), and ends every session of the user.
+    /// `PUT /auth_session/reset_password`: sets the new password and ends every session of
+    /// the user. A password the policy refuses leaves the link usable.
     pub async fn reset_password(&self, token: &str, password: Secret) -> Result<(), ServiceError> {
         self.mail_settings()?;
-        validate_password(password.expose()).map_err(ServiceError::invalid)?;
-        let user = self.take_token(Purpose::Reset, token).await?;
+        let user = self
+            .user_of(&self.peek_token(Purpose::Reset, token).await?)
+            .await?;
+        check_new_password(&user.email, &password)?;
+        let user = self
+            .user_of(&self.take_token(Purpose::Reset, token).await?)
+            .await?;
         let ended = self.set_password(&user.id, password).await?;
-        self.records.delete(&unverified_key(&user.id)).await?;
         tracing::info!(target: "audit", event = "password_reset", user_id = %user.id, sessions_ended = ended, "password reset by mail");
         Ok(())
     }
@@ -277,13 +325,16 @@ impl Service {
         self.mail_settings()?;
         let user = auth.require_user()?;
         self.throttle_mail(&user.email, ip).await?;
-        self.verification_mail(user).await
+        let target = TokenFor::User {
+            user_id: user.id.clone(),
+        };
+        self.verification_mail(&user.email, target).await
     }
 
-    async fn verification_mail(&self, user: &User) -> Result<(), ServiceError> {
-        self.new_token_mail(Purpose::Verify, user, |link| {
+    async fn verification_mail(&self, to: &str, target: TokenFor) -> Result<(), ServiceError> {
+        self.new_token_mail(Purpose::Verify, target, |link| {
             link_mail(
-                &user.email,
+                to,
                 "Verify your e-mail address",
                 "Open this link to verify your e-mail address for sesame:",
                 link,
@@ -293,23 +344,16 @@ impl Service {
         .await
     }
 
-    /// `PUT /auth_session/verify_email`: the link's user, now verified.
+    /// `PUT /auth_session/verify_email`: the link's user, verified; for a sign-up's link, the
+    /// account is made now.
     pub async fn verify_email(&self, token: &str) -> Result<User, ServiceError> {
         self.mail_settings()?;
-        let user = self.take_token(Purpose::Verify, token).await?;
-        self.records.delete(&unverified_key(&user.id)).await?;
+        let user = match self.take_token(Purpose::Verify, token).await? {
+            target @ TokenFor::User { .. } => self.user_of(&target).await?,
+            TokenFor::Signup(job) => self.create_signed_up(job).await?,
+        };
         tracing::info!(target: "audit", event = "email_verified", user_id = %user.id, "e-mail verified");
         Ok(user)
-    }
-
-    /// Whether `user` made their account by sign-up and has not verified its address yet.
-    pub(super) async fn is_unverified(&self, user: &User) -> Result<bool, ServiceError> {
-        let now = self.clock.now();
-        Ok(self
-            .records
-            .get(&unverified_key(&user.id), now)
-            .await?
-            .is_some())
     }
 
     /// `POST /auth_session/signup` (with `SIGNUP=open`): the same answer, in the same time,
@@ -326,12 +370,7 @@ impl Service {
             return Err(ServiceError::NotFound);
         }
         validate_email(email).map_err(ServiceError::invalid)?;
-        validate_password(password.expose()).map_err(ServiceError::invalid)?;
-        if email_key(password.expose().trim()) == email_key(email) {
-            return Err(ServiceError::invalid(
-                "password must not be the email address",
-            ));
-        }
+        check_new_password(email, &password)?;
         self.throttle_mail(email, ip).await?;
         let password_hash = self.passwords.hash(password).await?;
         let job = json(&SignupJob {
@@ -352,7 +391,7 @@ impl Service {
                 let job: ResetJob = parse(&entry.payload)?;
                 self.reset_mail(&job.email).await
             }
-            SIGNUP_REQUEST => self.create_signed_up(parse(&entry.payload)?).await,
+            SIGNUP_REQUEST => self.signup_mail(parse(&entry.payload)?).await,
             other => Err(ServiceError::Internal(format!(
                 "an outbox entry of an unknown kind {other:?}"
             ))),
@@ -363,7 +402,10 @@ impl Service {
         let Some(user) = self.users.get_by_email(email).await? else {
             return Ok(());
         };
-        self.new_token_mail(Purpose::Reset, &user, |link| {
+        let target = TokenFor::User {
+            user_id: user.id.clone(),
+        };
+        self.new_token_mail(Purpose::Reset, target, |link| {
             link_mail(
                 &user.email,
                 "Reset your password",
@@ -378,10 +420,17 @@ impl Service {
         Ok(())
     }
 
-    async fn create_signed_up(&self, job: SignupJob) -> Result<(), ServiceError> {
+    /// A sign-up's mail: the verification link, or, for a taken address, a notice.
+    async fn signup_mail(&self, job: SignupJob) -> Result<(), ServiceError> {
         if let Some(existing) = self.users.get_by_email(&job.email).await? {
             return self.already_registered_mail(&existing).await;
         }
+        let to = job.email.clone();
+        self.verification_mail(&to, TokenFor::Signup(job)).await
+    }
+
+    /// Makes the account of a sign-up whose address was just verified.
+    async fn create_signed_up(&self, job: SignupJob) -> Result<User, ServiceError> {
         let now = self.clock.now();
         let user = User {
             id: new_id(),
@@ -393,28 +442,17 @@ impl Service {
             updated_at: now,
             is_admin: false,
         };
-        // The mark first: an account never exists unverified without it.
-        let mark = unverified_key(&user.id);
-        self.commit(&[Write::Put {
-            key: &mark,
-            value: "{}",
-            expected: None,
-            expires_at: None,
-        }])
-        .await?;
         match self.users.create(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
-                self.records.delete(&mark).await?;
-                return match self.users.get_by_email(&user.email).await? {
-                    Some(existing) => self.already_registered_mail(&existing).await,
-                    None => Ok(()),
-                };
+                return Err(ServiceError::invalid(
+                    "this address has an account already: sign in, or ask for a password reset",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
         tracing::info!(target: "audit", event = "user_signed_up", user_id = %user.id, "account made by sign-up");
-        self.verification_mail(&user).await
+        Ok(user)
     }
 
     async fn already_registered_mail(&self, user: &User) -> Result<(), ServiceError> {

@@ -84,6 +84,41 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts an attempt at a second factor before it is checked (a success then clears it):
+    /// refused (429) while the account or the address must wait, like [`Throttle::check`], and
+    /// also when racing attempts pass the check together. Each attempt takes its own count
+    /// atomically; past the free ones, only the one whose count follows the count it checked may
+    /// go on. Cheap checks (a TOTP code is one HMAC) make a burst of parallel guesses worth
+    /// trying; this bounds a burst to the free attempts and one more per delay.
+    pub async fn attempt(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        let key = account_key(email);
+        let before = self.store.failures(&key).await?;
+        self.check(email, ip, now).await?;
+        let after = self
+            .store
+            .record_failure(&key, now, self.account.quiet)
+            .await?;
+        if let (Some(ip), Some(policy)) = (ip, self.address) {
+            self.store
+                .record_failure(&address_key(ip), now, policy.quiet)
+                .await?;
+        }
+        let expected = before
+            .filter(|f| now.saturating_sub(f.last_at) < self.account.quiet)
+            .map_or(1, |f| f.count.saturating_add(1));
+        if after.count > self.account.free && after.count != expected {
+            let retry_after = self.account.delay(after.count).max(1);
+            tracing::warn!(target: "audit", event = "login_throttled", retry_after, "attempt refused: racing attempts");
+            return Err(ServiceError::Throttled { retry_after });
+        }
+        Ok(())
+    }
+
     /// Forgets the account's failures after a success (the address keeps its count).
     pub async fn succeeded(&self, email: &str) -> Result<(), ServiceError> {
         let key = account_key(email);

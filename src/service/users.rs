@@ -8,7 +8,7 @@ use super::types::{Authenticated, NewUser, Page, Principal, Service, UserChanges
 use crate::domain::{Secret, User, email_key, new_id, validate_email, validate_password};
 
 /// The password policy for a user's new password: length, and not the email itself.
-fn check_new_password(email: &str, password: &Secret) -> Result<(), ServiceError> {
+pub(super) fn check_new_password(email: &str, password: &Secret) -> Result<(), ServiceError> {
     validate_password(password.expose()).map_err(ServiceError::invalid)?;
     if email_key(password.expose().trim()) == email_key(email) {
         return Err(ServiceError::invalid(
@@ -39,7 +39,7 @@ impl Service {
             tracing::info!(target: "audit", event = "password_change_refused", user_id = %user.id, "wrong current password");
             return Err(ServiceError::WrongCurrentPassword);
         }
-        self.throttle.succeeded(&user.email).await?;
+        self.password_succeeded(user).await?;
         let hash = self.passwords.hash(new).await?;
         if !self.users.set_password(&user.id, &hash, now).await? {
             return Err(ServiceError::NotFound);

@@ -264,6 +264,61 @@ async fn wrong_codes_are_throttled_per_account_and_the_password_does_not_reset_t
     assert_eq!(r.status, 200, "after the delay: {}", r.text);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_parallel_wrong_codes_gets_no_more_guesses_than_the_free_ones() {
+    let app = TestApp::spawn("session_db_auth").await;
+    let (_, client) = app.signed_in("bob@hbtn.io", false).await;
+    enrol_totp(&app, &client).await;
+    let (pending, _) = pending_login(&app, "bob@hbtn.io").await;
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            let c = pending.clone();
+            tokio::spawn(async move {
+                c.post_json(
+                    "/auth_session/mfa",
+                    json!({"code": format!("{:06}", 100_000 + i)}),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("status {other}"),
+        }
+    }
+    // Five free attempts (THROTTLE_ACCOUNT_FREE), and at most one more past them.
+    assert!((5..=6).contains(&checked), "{checked} codes were checked");
+}
+
+#[tokio::test]
+async fn a_password_changed_during_a_pending_sign_in_ends_it() {
+    let app = TestApp::spawn("session_db_auth").await;
+    let (_, client) = app.signed_in("bob@hbtn.io", false).await;
+    let (secret, _) = enrol_totp(&app, &client).await;
+    app.clock.advance(30);
+    let (pending, _) = pending_login(&app, "bob@hbtn.io").await;
+    app.clock.advance(1);
+    let r = client
+        .put_json(
+            "/users/me/password",
+            json!({"current_password": PASSWORD, "new_password": "a changed passphrase"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    pending
+        .post_json(
+            "/auth_session/mfa",
+            json!({"code": code_at(&secret, app.clock_now())}),
+        )
+        .await
+        .assert_error(403, "Forbidden");
+}
+
 #[tokio::test]
 async fn a_pending_sign_in_opens_nothing_else_and_ends_after_five_minutes() {
     let app = TestApp::spawn("session_db_auth").await;

@@ -196,10 +196,11 @@ async fn sign_up_then_verify_then_sign_in_and_a_taken_address_gets_a_notice() {
     assert_eq!(mail.subject(), "Verify your e-mail address");
     let token = mail.token("verify");
 
+    // No account before the link is opened: a login is the login of an unknown address.
     app.anon()
         .login_form("new@hbtn.io", PASSWORD)
         .await
-        .assert_error(403, "email not verified");
+        .assert_error(401, "wrong email or password");
     let r = app
         .anon()
         .put_json("/auth_session/verify_email", json!({"token": token}))
@@ -219,6 +220,55 @@ async fn sign_up_then_verify_then_sign_in_and_a_taken_address_gets_a_notice() {
         "{}",
         notice.text()
     );
+}
+
+#[tokio::test]
+async fn a_sign_up_with_a_taken_address_leaves_the_account_as_it_was() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, true).await;
+    let bob = app.user("bob@hbtn.io", false).await;
+    let chosen = "the attacker's choice";
+    for email in ["bob@hbtn.io", "free@hbtn.io"] {
+        let r = app
+            .anon()
+            .post_json(
+                "/auth_session/signup",
+                json!({"email": email, "password": chosen}),
+            )
+            .await;
+        assert_eq!((r.status, &r.body), (202, &json!({})));
+    }
+    let mails = sink.wait_for(2).await;
+    outbox_drained(&app).await;
+    // Taken or free, the chosen password opens nothing, and answers alike.
+    for email in ["bob@hbtn.io", "free@hbtn.io"] {
+        app.anon()
+            .login_form(email, chosen)
+            .await
+            .assert_error(401, "wrong email or password");
+    }
+    assert_eq!(
+        app.anon().login_form("bob@hbtn.io", PASSWORD).await.body["id"],
+        bob.id.as_str()
+    );
+    let notice = mails.iter().find(|m| m.to == ["bob@hbtn.io"]).unwrap();
+    assert_eq!(notice.subject(), "You already have an account");
+}
+
+#[tokio::test]
+async fn a_reset_refused_by_the_password_policy_leaves_the_link_usable() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink, false).await;
+    app.user("bob@hbtn.io", false).await;
+    ask_reset(&app, "bob@hbtn.io").await;
+    let token = sink.wait_for(1).await[0].token("reset");
+    reset(&app, &token, "BOB@hbtn.io")
+        .await
+        .assert_error(400, "password must not be the email address");
+    reset(&app, &token, "short")
+        .await
+        .assert_error(400, "password too short (at least 8 characters)");
+    assert_eq!(reset(&app, &token, NEW_PASSWORD).await.status, 200);
 }
 
 #[tokio::test]

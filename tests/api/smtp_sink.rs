@@ -1,6 +1,9 @@
 //! A small SMTP server for the mail tests: it accepts every mail on a loopback port, keeps it,
 //! and can be stopped and started again on the same port (an outage).
 
+// Shared by the api and reliability test binaries, each of which uses a part of it.
+#![allow(dead_code)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

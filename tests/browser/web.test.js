@@ -5,14 +5,17 @@
 // Every page is checked with axe-core (no serious or critical violation), at 1280x800 and at
 // 360x740 (no horizontal scroll), and photographed into target/screenshots/. Any Content
 // Security Policy violation, and any uncaught script error, fails the scenario it happens in.
-// The server's log is left in target/browser-tests-sesame.log.
+// The server's log is left in target/browser-tests-sesame.log. The mail scenarios run a
+// server of their own whose mail goes to a small SMTP sink in this file.
 'use strict';
 
 const { test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const crypto = require('node:crypto');
+const { EventEmitter } = require('node:events');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -40,9 +43,13 @@ const BOB = { email: 'bob@example.com', password: 'bob passphrase 1', first: 'Bo
 const DORA = { email: 'dora@example.com', password: 'dora passphrase 1', first: 'Dora', last: 'Maar' };
 const ERIN = { email: 'erin@example.com', password: 'erin passphrase 1', first: 'Erin', last: 'Brockovich' };
 const STRICT_ADMIN = { email: 'sam@example.com', password: 'sam passphrase 1', first: 'Sam', last: 'Strict' };
+const FRIDA = { email: 'frida@example.com', password: 'frida passphrase 1', first: 'Frida', last: 'Kahlo' };
+const FRIDA_NEW_PASSWORD = 'frida passphrase 2';
+const NOBODY = 'nobody@example.com';
 
 let server; // { proc, base, setupUrl, log, dir }
-const extraServers = []; // more servers, with other settings (MFA_REQUIRED)
+const extraServers = []; // more servers, with other settings (MFA_REQUIRED, mail)
+const sinks = []; // SMTP sinks
 let browser;
 const contexts = [];
 const cspViolations = [];
@@ -312,6 +319,194 @@ function wrongCode(secret) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Mail: an SMTP sink, just enough SMTP for sesame's sender, keeping every message
+
+// A port free just now on 127.0.0.1 (for a server that must know its own address first).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// Header lines unfolded, by lower-case name.
+function mailHeaders(block) {
+  const headers = {};
+  for (const line of block.replace(/\r\n[ \t]+/g, ' ').split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+function decodeQuotedPrintable(text) {
+  const soft = text.replace(/=\r?\n/g, '');
+  const bytes = [];
+  for (let i = 0; i < soft.length; i += 1) {
+    const hex = soft.slice(i + 1, i + 3);
+    if (soft[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(soft[i], 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+// The decoded text of a MIME entity: of each of its parts, for a multipart one.
+function mimeText(entity) {
+  const split = entity.indexOf('\r\n\r\n');
+  const headers = mailHeaders(split < 0 ? entity : entity.slice(0, split));
+  const body = split < 0 ? '' : entity.slice(split + 4);
+  const type = headers['content-type'] || 'text/plain';
+  const boundary = /boundary="?([^";]+)"?/i.exec(type);
+  if (/^multipart\//i.test(type) && boundary) {
+    return body
+      .split(`--${boundary[1]}`)
+      .slice(1)
+      .filter((part) => !part.startsWith('--'))
+      .map((part) => mimeText(part.replace(/^\r\n/, '')))
+      .join('\n');
+  }
+  const encoding = (headers['content-transfer-encoding'] || '7bit').toLowerCase();
+  if (encoding === 'base64') return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8');
+  if (encoding === 'quoted-printable') return decodeQuotedPrintable(body);
+  return body;
+}
+
+// An SMTP server on 127.0.0.1 that accepts every message: `messages` (envelope, subject and
+// decoded text), and a 'message' event for each.
+function startSmtpSink() {
+  const messages = [];
+  const events = new EventEmitter();
+  const sockets = new Set();
+  const address = (line) => {
+    const m = /<([^>]*)>/.exec(line);
+    return (m ? m[1] : line.replace(/^[A-Z ]+:/i, '')).trim().toLowerCase();
+  };
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    socket.setEncoding('utf8');
+    const reply = (text) => socket.write(`${text}\r\n`);
+    let buffer = '';
+    let envelope = { from: null, to: [] };
+    let data = null; // the lines of a message, while DATA reads them
+    reply('220 sink ESMTP');
+    socket.on('data', (chunk) => {
+      buffer += chunk;
+      for (let end = buffer.indexOf('\r\n'); end >= 0; end = buffer.indexOf('\r\n')) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (data) {
+          if (line === '.') {
+            const raw = data.join('\r\n');
+            const split = raw.indexOf('\r\n\r\n');
+            const message = {
+              from: envelope.from,
+              to: envelope.to,
+              subject: mailHeaders(split < 0 ? raw : raw.slice(0, split)).subject || '',
+              raw,
+              text: mimeText(raw),
+              taken: false,
+            };
+            data = null;
+            envelope = { from: null, to: [] };
+            messages.push(message);
+            reply('250 OK');
+            events.emit('message', message);
+          } else {
+            data.push(line.startsWith('.') ? line.slice(1) : line); // dot-stuffing
+          }
+          continue;
+        }
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO') socket.write('250-sink\r\n250 8BITMIME\r\n');
+        else if (verb === 'HELO') reply('250 sink');
+        else if (verb === 'MAIL') {
+          envelope = { from: address(line), to: [] };
+          reply('250 OK');
+        } else if (verb === 'RCPT') {
+          envelope.to.push(address(line));
+          reply('250 OK');
+        } else if (verb === 'RSET') {
+          envelope = { from: null, to: [] };
+          reply('250 OK');
+        } else if (verb === 'NOOP') reply('250 OK');
+        else if (verb === 'DATA') {
+          data = [];
+          reply('354 End data with <CR><LF>.<CR><LF>');
+        } else if (verb === 'QUIT') {
+          reply('221 Bye');
+          socket.end();
+        } else reply('502 Command not implemented');
+      }
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const sink = {
+        port: server.address().port,
+        messages,
+        events,
+        close: () => new Promise((done) => {
+          for (const socket of sockets) socket.destroy();
+          server.close(() => done());
+        }),
+      };
+      sinks.push(sink);
+      resolve(sink);
+    });
+  });
+}
+
+// The first mail to `to` not taken yet, as soon as it arrives (the outbox sends within about
+// a second); fails after `timeout` ms.
+function nextMail(sink, to, timeout = 10000) {
+  const take = () => {
+    const found = sink.messages.find((m) => !m.taken && m.to.includes(to.toLowerCase()));
+    if (found) found.taken = true;
+    return found;
+  };
+  return new Promise((resolve, reject) => {
+    const ready = take();
+    if (ready) {
+      resolve(ready);
+      return;
+    }
+    const onMessage = () => {
+      const found = take();
+      if (!found) return;
+      clearTimeout(timer);
+      sink.events.off('message', onMessage);
+      resolve(found);
+    };
+    const timer = setTimeout(() => {
+      sink.events.off('message', onMessage);
+      const seen = sink.messages.map((m) => `${m.to.join(',')}: ${m.subject}`).join('; ') || 'none';
+      reject(new Error(`no mail to ${to} within ${timeout} ms (mails so far: ${seen})`));
+    }, timeout);
+    sink.events.on('message', onMessage);
+  });
+}
+
+// The link to `base`/`page`?token=... in a mail.
+function linkIn(mail, base, page) {
+  const escaped = base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`${escaped}/${page}\\?token=[A-Za-z0-9_-]+`).exec(mail.text);
+  assert.ok(m, `no ${page} link in the mail "${mail.subject}":\n${mail.text}`);
+  return m[0];
+}
+
+// ---------------------------------------------------------------------------------------------
 
 before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install chromium)`);
@@ -326,6 +521,7 @@ before(async () => {
 after(async () => {
   for (const context of contexts) await context.close().catch(() => {});
   if (browser) await browser.close().catch(() => {});
+  for (const sink of sinks) await sink.close();
   for (const [i, srv] of extraServers.entries()) {
     await stopServer(srv);
     fs.mkdirSync(path.join(REPO, 'target'), { recursive: true });
@@ -721,6 +917,9 @@ test('passkeys: one is added on the account page, then signs in without a passwo
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   assert.equal(credentials.length, 1);
   assert.equal(credentials[0].isResidentCredential, true, 'a discoverable credential, for sign-in without a password');
+  // A passkey comes with no recovery codes: the page offers to make some.
+  await page.locator('#recovery-status', { hasText: 'None left' }).waitFor();
+  assert.equal((await page.textContent('#recovery-renew')).trim(), 'Make recovery codes');
   await checkBoth(page, 'account-passkeys');
 
   // With the password, the passkey is now the second factor.
@@ -781,6 +980,9 @@ test('an authenticator app: set up with its QR code and ten recovery codes, then
   await signIn(page, ERIN);
   await page.locator('#totp-card').waitFor();
   assert.match(await page.textContent('#totp-status'), /Off/);
+  // No second factor, so no recovery codes to make.
+  assert.match(await page.textContent('#recovery-status'), /None.*second factor/);
+  assert.equal(await page.isVisible('#recovery-renew'), false);
   await page.click('#totp-setup');
   await page.locator('#totp-enrol').waitFor();
 
@@ -808,6 +1010,7 @@ test('an authenticator app: set up with its QR code and ten recovery codes, then
   for (const code of codes) assert.match(code.trim(), /^[a-z0-9]{4}(-[a-z0-9]{4}){3}$/);
   assert.match(await page.textContent('#recovery-panel'), /shown only this once/);
   assert.match(await page.textContent('#totp-messages'), /authenticator app is on/);
+  await page.locator('#recovery-status', { hasText: '10 recovery codes left' }).waitFor();
   await checkBoth(page, 'recovery-codes');
   await page.click('#recovery-done');
   assert.equal(await page.locator('#recovery-codes').count(), 0, 'the codes are shown once');
@@ -867,6 +1070,20 @@ test('an authenticator app: set up with its QR code and ten recovery codes, then
   await page.click('#mfa-submit');
   await page.waitForURL('**/account');
   assert.equal(await page.textContent('#account-email'), ERIN.email);
+  await page.locator('#recovery-status', { hasText: '9 recovery codes left' }).waitFor();
+
+  // The page asks sesame (GET /users/me/mfa), it keeps no guess: a stale hint of an earlier
+  // build is dropped, and the status is right without any.
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['sesame.signedIn']);
+  await page.evaluate(() => localStorage.setItem('sesame.totp', JSON.stringify({ id: 'x', totp: false })));
+  await page.reload();
+  await page.locator('#recovery-status', { hasText: '9 recovery codes left' }).waitFor();
+  assert.match(await page.textContent('#totp-status'), /On/);
+  assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['sesame.signedIn']);
+  const factors = await page.request.get('/api/v1/users/me/mfa');
+  assert.deepEqual(await factors.json(), {
+    totp: true, totp_pending: false, passkeys: 0, recovery_codes_left: 9, methods: ['totp', 'recovery_code'],
+  });
 
   // An administrator resets Erin's second factors: her session ends, and the password alone
   // then signs in.
@@ -887,6 +1104,7 @@ test('an authenticator app: set up with its QR code and ten recovery codes, then
   await page.click('#signin-submit');
   await page.waitForURL('**/account');
   assert.match(await page.textContent('#totp-status'), /Off/);
+  assert.match(await page.textContent('#recovery-status'), /None/);
   await context.close();
 });
 
@@ -921,6 +1139,12 @@ test('MFA_REQUIRED=all: a new account adds a second factor first; a stale sessio
   assert.equal(await page.textContent('h1'), 'Add a second factor to continue');
   await checkBoth(page, 'enrol-required');
 
+  // A set-up left unfinished shows as such after a reload (GET /users/me/mfa), and starts again.
+  await page.click('#totp-setup');
+  await page.locator('#totp-secret').waitFor();
+  await page.reload();
+  await page.locator('#totp-status', { hasText: 'started but not finished' }).waitFor();
+  assert.equal(await page.textContent('h1'), 'Add a second factor to continue');
   await page.click('#totp-setup');
   const secret = (await page.textContent('#totp-secret')).replace(/\s+/g, '');
   await page.fill('#totp-code', totp(secret));
@@ -975,6 +1199,266 @@ test('MFA_REQUIRED=all: a new account adds a second factor first; a stale sessio
   await dialog.waitFor({ state: 'detached' });
   assert.equal(await page.locator('#recovery-codes li').count(), 10);
   assert.match(await page.textContent('#recovery-messages'), /new set of recovery codes/);
+  await context.close();
+});
+
+test('without SMTP_URL the mail pages say they are not available, and sign-in stops offering them', async () => {
+  const { context, page } = await newPage(DESKTOP);
+  await page.goto('/signin');
+  await page.locator('#signin-form').waitFor();
+  // No route says whether this server sends mail: the links show until one answers 404.
+  await page.locator('#forgot-link').waitFor();
+  await page.locator('#signup-link').waitFor();
+  await page.fill('#email', BOB.email);
+  await page.click('#forgot-link');
+  await page.waitForURL('**/forgot');
+  assert.equal(await page.title(), 'Forgot your password? · sesame');
+  assert.equal(await page.inputValue('#email'), BOB.email, 'the address typed on sign-in comes along');
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/reset_password')),
+    page.click('#forgot-submit'),
+  ]);
+  assert.equal(resp.status(), 404);
+  assert.match(await messageOf(page, '#forgot-messages'), /^This server does not send mail.*Ask an administrator/);
+  assert.equal(await page.isVisible('#forgot-form'), false);
+  await axe(page, 'forgot, without mail');
+  await page.click('a.back-link');
+  await page.waitForURL('**/signin');
+  await page.locator('#signin-form').waitFor();
+  assert.equal(await page.locator('#forgot-link, #signup-link').count(), 0, 'the links are gone');
+
+  // Sign-up, straight from its address.
+  await page.goto('/signup');
+  await page.fill('#email', 'newcomer@example.com');
+  await page.fill('#password', 'newcomer passphrase');
+  await page.fill('#password_confirm', 'newcomer passphrase');
+  assert.equal(await submit(page, '#signup-submit', '#signup-messages'),
+    'This server does not take sign-ups. Ask an administrator for an account.');
+  await axe(page, 'signup, not open');
+
+  // The link pages: without a token they explain; with one, the server's 404.
+  await page.goto('/reset');
+  await page.locator('#reset-ask-again').waitFor();
+  assert.match(await bodyText(page), /needs the link of the mail/);
+  await page.goto('/reset?token=not-a-real-token');
+  await page.locator('#reset-form').waitFor();
+  assert.equal(pathOf(page), '/reset');
+  assert.equal(new URL(page.url()).search, '', 'the token leaves the address bar');
+  await page.fill('#new_password', 'some new passphrase');
+  await page.fill('#new_password_confirm', 'some new passphrase');
+  assert.equal(await submit(page, '#reset-submit', '#reset-messages'),
+    'This server does not send mail, so password-reset links do not work here.');
+  await page.goto('/verify?token=not-a-real-token');
+  await page.locator('#verify-failed').waitFor();
+  assert.equal(new URL(page.url()).search, '');
+  assert.match(await messageOf(page, '#verify-messages'), /does not send mail/);
+  await axe(page, 'verify, without mail');
+  await context.close();
+});
+
+// A server with mail (SMTP_URL to a sink of this file) and open sign-up; PUBLIC_URL is its own
+// address, so it must listen on a port chosen first.
+async function mailServer() {
+  if (state.mail) return state.mail;
+  const sink = await startSmtpSink();
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const srv = await startServer({
+    API_PORT: String(port),
+    PUBLIC_URL: base,
+    SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
+    MAIL_FROM: 'sesame <sesame@example.com>',
+    SIGNUP: 'open',
+  });
+  extraServers.push(srv);
+  assert.equal(srv.base, base);
+  state.mail = { srv, sink };
+  return state.mail;
+}
+
+test('sign-up by mail: the mailed link verifies the address, then the account signs in', async () => {
+  const { srv, sink } = await mailServer();
+  const { context, page } = await newPage(DESKTOP, { baseURL: srv.base });
+  await page.goto('/signin');
+  await page.locator('#signin-form').waitFor();
+  await page.click('#signup-link');
+  await page.waitForURL('**/signup');
+  await page.locator('#signup-form').waitFor();
+  assert.equal(await page.title(), 'Create an account · sesame');
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
+  await checkBoth(page, 'signup');
+
+  // The password policy is the server's, said in the page.
+  await page.fill('#email', FRIDA.email);
+  await page.fill('#first_name', FRIDA.first);
+  await page.fill('#last_name', FRIDA.last);
+  await page.fill('#password', FRIDA.email);
+  await page.fill('#password_confirm', FRIDA.email);
+  assert.equal(await submit(page, '#signup-submit', '#signup-messages'), 'Password must not be the email address.');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'password');
+  await page.fill('#password', 'short');
+  await page.fill('#password_confirm', 'short');
+  assert.equal(await submit(page, '#signup-submit', '#signup-messages'), 'Password too short (at least 8 characters).');
+  await page.fill('#password', FRIDA.password);
+  await page.fill('#password_confirm', 'something else');
+  assert.equal(await submit(page, '#signup-submit', '#signup-messages'), 'The two passwords do not match.');
+  await page.fill('#password_confirm', FRIDA.password);
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/signup')),
+    page.click('#signup-submit'),
+  ]);
+  assert.equal(resp.status(), 202);
+  await page.locator('#signup-sent').waitFor();
+  assert.match(await messageOf(page, '#signup-messages'), /^Check your mail: we sent a link to verify the address\./);
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1');
+  await checkBoth(page, 'signup-sent');
+
+  // Not verified yet: there is no account until the link is opened, so sign-in refuses the
+  // password like any unknown address (nothing tells a taken address from a free one).
+  await page.click('a.back-link');
+  await page.waitForURL('**/signin');
+  assert.equal(await page.inputValue('#email'), FRIDA.email);
+  await page.fill('#password', FRIDA.password);
+  const [early] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/login')),
+    page.click('#signin-submit'),
+  ]);
+  assert.equal(early.status(), 401);
+  assert.deepEqual(await early.json(), { error: 'wrong email or password' });
+
+  // The mailed link, opened in the browser: verified, and the token leaves the address bar.
+  const mail = await nextMail(sink, FRIDA.email);
+  assert.equal(mail.subject, 'Verify your e-mail address');
+  assert.equal(mail.from, 'sesame@example.com');
+  const link = linkIn(mail, srv.base, 'verify');
+  await page.goto(link);
+  await page.locator('#verify-done').waitFor();
+  assert.equal(page.url(), `${srv.base}/verify`);
+  assert.match(await messageOf(page, '#verify-messages'), /^Address verified, you can sign in\./);
+  await checkBoth(page, 'verify');
+  await page.click('#verify-signin');
+  await page.waitForURL('**/signin');
+  assert.equal(await page.inputValue('#email'), FRIDA.email);
+  await page.fill('#password', FRIDA.password);
+  await page.click('#signin-submit');
+  await page.waitForURL('**/account');
+  assert.equal(await page.textContent('#account-email'), FRIDA.email);
+  assert.equal(await page.textContent('#account-name'), `${FRIDA.first} ${FRIDA.last}`);
+  assert.equal(await page.textContent('#account-role'), 'User');
+
+  // The link works once.
+  const again = await newPage(DESKTOP, { baseURL: srv.base });
+  await again.page.goto(link);
+  await again.page.locator('#verify-failed').waitFor();
+  assert.match(await messageOf(again.page, '#verify-messages'), /^The link is not valid: it was used, replaced or is too old\.$/);
+  await checkBoth(again.page, 'verify-invalid');
+
+  // Signing up with a taken address answers the same; the owner is mailed the ways in.
+  await again.page.goto('/signup');
+  await again.page.fill('#email', FRIDA.email);
+  await again.page.fill('#password', 'an impostor passphrase');
+  await again.page.fill('#password_confirm', 'an impostor passphrase');
+  await again.page.click('#signup-submit');
+  await again.page.locator('#signup-sent').waitFor();
+  assert.match(await messageOf(again.page, '#signup-messages'), /^Check your mail: we sent a link to verify the address\./);
+  const taken = await nextMail(sink, FRIDA.email);
+  assert.equal(taken.subject, 'You already have an account');
+  assert.ok(taken.text.includes(`${srv.base}/signin`), taken.text);
+  assert.ok(taken.text.includes(`${srv.base}/forgot`), taken.text);
+  await again.page.goto(`${srv.base}/forgot`);
+  await again.page.locator('#forgot-form').waitFor();
+  await again.context.close();
+  state.frida = { context, page };
+});
+
+test('a forgotten password: the mailed link sets a new one, once', async () => {
+  const { srv, sink } = await mailServer();
+  const { context, page } = await newPage(DESKTOP, { baseURL: srv.base });
+  await page.goto('/signin');
+  await page.locator('#signin-form').waitFor();
+  await page.fill('#email', FRIDA.email);
+  await page.click('#forgot-link');
+  await page.waitForURL('**/forgot');
+  await page.locator('#forgot-form').waitFor();
+  assert.equal(await page.inputValue('#email'), FRIDA.email);
+  await checkBoth(page, 'forgot');
+  await page.fill('#email', '');
+  assert.equal(await submit(page, '#forgot-submit', '#forgot-messages'), 'Enter the email address of your account.');
+  await page.fill('#email', FRIDA.email);
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/reset_password')),
+    page.click('#forgot-submit'),
+  ]);
+  assert.equal(resp.status(), 202);
+  await page.locator('#forgot-sent').waitFor();
+  assert.equal(await messageOf(page, '#forgot-messages'),
+    'If an account exists for that address, we have sent a link. It works for 15 minutes.');
+  await checkBoth(page, 'forgot-sent');
+
+  const mail = await nextMail(sink, FRIDA.email);
+  assert.equal(mail.subject, 'Reset your password');
+  const link = linkIn(mail, srv.base, 'reset');
+  await page.goto(link);
+  await page.locator('#reset-form').waitFor();
+  assert.equal(page.url(), `${srv.base}/reset`, 'the token leaves the address bar');
+  await checkBoth(page, 'reset');
+  await page.fill('#new_password', FRIDA_NEW_PASSWORD);
+  await page.fill('#new_password_confirm', 'something else');
+  assert.equal(await submit(page, '#reset-submit', '#reset-messages'), 'The two passwords do not match.');
+  // The policy refuses before the link is used: it still works after.
+  await page.fill('#new_password', 'short');
+  await page.fill('#new_password_confirm', 'short');
+  assert.equal(await submit(page, '#reset-submit', '#reset-messages'), 'Password too short (at least 8 characters).');
+  await page.fill('#new_password', FRIDA_NEW_PASSWORD);
+  await page.fill('#new_password_confirm', FRIDA_NEW_PASSWORD);
+  const [reset] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/v1/auth_session/reset_password')),
+    page.click('#reset-submit'),
+  ]);
+  assert.equal(reset.status(), 200);
+  await page.locator('#reset-done').waitFor();
+  assert.match(await messageOf(page, '#reset-messages'), /^Your password was changed, and every session of your account was signed out\./);
+  await checkBoth(page, 'reset-done');
+
+  // Every session ended: the one signed in after sign-up goes to sign-in.
+  await state.frida.page.reload();
+  await state.frida.page.waitForURL(/\/signin\?ended=1/);
+  await state.frida.context.close();
+  // The old password no longer works; the new one does.
+  await page.click('#reset-signin');
+  await page.waitForURL('**/signin');
+  await page.fill('#email', FRIDA.email);
+  await page.fill('#password', FRIDA.password);
+  assert.equal(await submit(page, '#signin-submit', '#signin-messages'), 'Wrong email or password.');
+  await signIn(page, FRIDA, FRIDA_NEW_PASSWORD);
+
+  // The used link, in another browser: refused, with the way to a new one.
+  const other = await newPage(DESKTOP, { baseURL: srv.base });
+  await other.page.goto(link);
+  await other.page.locator('#reset-form').waitFor();
+  await other.page.fill('#new_password', 'yet another passphrase');
+  await other.page.fill('#new_password_confirm', 'yet another passphrase');
+  assert.equal(await submit(other.page, '#reset-submit', '#reset-messages'),
+    'The link is not valid: it was used, replaced or is too old.');
+  await other.page.locator('#reset-ask-again').waitFor();
+  assert.equal(await other.page.locator('#reset-form').count(), 0);
+  await checkBoth(other.page, 'reset-invalid');
+
+  // An address without an account gets the same answer; asking again and again is throttled.
+  await other.page.click('#reset-ask-again');
+  await other.page.waitForURL('**/forgot');
+  let message = '';
+  for (let attempt = 1; attempt <= 8 && !message.startsWith('Too many'); attempt += 1) {
+    if (attempt > 1) await other.page.click('#forgot-again');
+    await other.page.fill('#email', NOBODY);
+    message = await submit(other.page, '#forgot-submit', '#forgot-messages');
+    if (!message.startsWith('Too many')) {
+      assert.equal(message, 'If an account exists for that address, we have sent a link. It works for 15 minutes.');
+    }
+  }
+  assert.match(message, /^Too many attempts\. Try again in \d+ seconds?\.$/);
+  await other.context.close();
   await context.close();
 });
 
@@ -1062,6 +1546,7 @@ test('every page was checked', () => {
   for (const name of [
     'setup', 'signin', 'account', 'sessions', 'users',
     'account-passkeys', 'totp-setup', 'recovery-codes', 'signin-second-factor', 'enrol-required', 'reauth',
+    'signup', 'signup-sent', 'verify', 'verify-invalid', 'forgot', 'forgot-sent', 'reset', 'reset-done', 'reset-invalid',
   ]) {
     for (const width of [DESKTOP.width, PHONE.width]) {
       assert.ok(checkedPages.includes(`${name} (${width} px)`), `${name} at ${width} px was not checked`);

@@ -10,8 +10,12 @@
 #[path = "../api/support.rs"]
 mod support;
 
+#[path = "../api/smtp_sink.rs"]
+mod smtp_sink;
+
 mod crash;
 mod limits;
+mod outbox;
 mod server;
 mod soak;
 mod wal;

@@ -11,9 +11,9 @@
   // A non-secret hint, kept across reloads, that this browser signed in: a 401/403 on load then
   // means "your session has ended" rather than "please sign in".
   const HINT = 'sesame.signedIn';
-  // A second non-secret hint: whether the signed-in user has an authenticator app, as this
-  // browser last learnt it (the sign-in's second-factor step, an enrolment, a removal).
-  const TOTP_HINT = 'sesame.totp';
+  // Earlier builds also kept a guess of whether the user had an authenticator app; it is only
+  // removed now (GET /users/me/mfa says).
+  const OLD_TOTP_HINT = 'sesame.totp';
   const PER_PAGE = 20;
   const SITE = 'sesame';
 
@@ -24,11 +24,14 @@
     users: null, // the admin users page's data
     leaving: false, // a full page navigation is under way
     enrolling: false, // the session may only enrol a second factor (MFA_REQUIRED)
-    passkeys: null, // the signed-in user's passkeys, when the account page has listed them
     refocus: null, // a button to focus again once `busy` enables it (after a dialog)
     busyButton: null, // the button `busy` disabled last
-    enrolledTotp: false, // the enrolment page turned TOTP on (before the user could be read)
     reauthOpen: false, // the re-authentication dialog is showing
+    resetToken: null, // the token of a mailed password-reset link, in memory only
+    verifyToken: null, // the token of a mailed verification link, in memory only
+    email: '', // an address typed on one public page, offered on the next (memory only)
+    noMail: false, // this server answered 404 to a mail route: it sends no mail
+    noSignup: false, // this server answered 404 to sign-up: it is off
   };
 
   // The API's words for the answers this page treats apart.
@@ -392,41 +395,20 @@
   function forgetSignIn() {
     try {
       localStorage.removeItem(HINT);
-      localStorage.removeItem(TOTP_HINT);
     } catch (_) {
       /* nothing to forget */
-    }
-  }
-
-  // Whether `userId` has an authenticator app (true/false), or null when this browser does not
-  // know. The API has no read-only way to ask, so the page keeps what it last learnt; the
-  // answers of the TOTP routes (409 already enabled, 404 not enabled) correct it.
-  function knownTotp(userId) {
-    try {
-      const v = JSON.parse(localStorage.getItem(TOTP_HINT) || 'null');
-      return v && v.id === userId && typeof v.totp === 'boolean' ? v.totp : null;
-    } catch (_) {
-      return null;
-    }
-  }
-
-  function rememberTotp(userId, on) {
-    try {
-      if (typeof on === 'boolean' && userId) localStorage.setItem(TOTP_HINT, JSON.stringify({ id: userId, totp: on }));
-      else localStorage.removeItem(TOTP_HINT);
-    } catch (_) {
-      /* storage may be off: the hint is only a nicety */
     }
   }
 
   // Drops every private node and every piece of private data, leaving the bare sign-in page.
   function wipe() {
     state.me = null;
-    state.enrolledTotp = false;
     state.setupToken = null;
+    state.resetToken = null;
+    state.verifyToken = null;
+    state.email = '';
     state.users = null;
     state.enrolling = false;
-    state.passkeys = null;
     state.renderId += 1;
     nav.hidden = true;
     nav.replaceChildren();
@@ -484,7 +466,10 @@
   // Navigation
 
   const PRIVATE = new Set(['/account', '/sessions', '/admin/users']);
-  const PAGES = new Set(['/', '/signin', '/setup', ...PRIVATE]);
+  // The pages of the mail links and of sign-up (the server serves them always; their routes
+  // answer 404 without SMTP_URL, or, for sign-up, without SIGNUP=open).
+  const MAIL_PAGES = new Set(['/forgot', '/reset', '/verify', '/signup']);
+  const PAGES = new Set(['/', '/signin', '/setup', ...MAIL_PAGES, ...PRIVATE]);
 
   function navigate(url, { replace = false, focus = true } = {}) {
     if (replace) history.replaceState(null, '', url);
@@ -525,7 +510,8 @@
       return;
     }
     const path = new URL(rd, location.origin).pathname;
-    if (PAGES.has(path) && path !== '/signin' && path !== '/setup') navigate(rd, { replace: true });
+    if (path === '/signin' || path === '/setup' || MAIL_PAGES.has(path)) navigate('/account', { replace: true });
+    else if (PAGES.has(path)) navigate(rd, { replace: true });
     else leave(rd);
   }
 
@@ -593,6 +579,10 @@
     const params = new URLSearchParams(location.search);
     if (path === '/signin') await renderSignIn(id, params);
     else if (path === '/setup') renderSetup();
+    else if (path === '/forgot') renderForgot(params);
+    else if (path === '/reset') renderReset(params);
+    else if (path === '/verify') await renderVerify(id, params);
+    else if (path === '/signup') renderSignup(params);
     else if (path === '/') await renderRoot(id);
     else if (PRIVATE.has(path)) await renderPrivate(id, path, params);
     else leave('/');
@@ -633,7 +623,7 @@
         markSignedIn();
       } else if (r.status === 403 && errorOf(r) === ENROLMENT_REQUIRED) {
         markSignedIn();
-        renderEnrolment(id);
+        await renderEnrolment(id);
         return;
       } else if (r.status === 401 || r.status === 403) {
         if (hadSession()) sessionEnded();
@@ -681,10 +671,10 @@
   }
 
   // A sign-in that ended with a user (and its session cookie).
-  function signedIn(user, params, totp) {
+  function signedIn(user, params) {
     state.me = user;
     state.enrolling = false;
-    rememberTotp(user.id, totp);
+    state.email = '';
     markSignedIn();
     goAfterSignIn(params);
   }
@@ -716,14 +706,14 @@
       }
       if (r.ok && r.data) {
         form.elements.password.value = '';
-        // A password alone was enough: this user has no second factor.
-        signedIn(r.data, params, false);
+        signedIn(r.data, params);
         return;
       }
       form.elements.password.value = '';
       sayProblem(area, r, { 401: 'Wrong email or password.' });
       form.elements.password.focus();
     });
+    if (state.email) form.elements.email.value = state.email;
 
     // Without a password: any passkey of any user (a discoverable credential) signs in.
     let passkey = null;
@@ -743,7 +733,7 @@
           return;
         }
         if (r.ok && r.data) {
-          signedIn(r.data, params, null);
+          signedIn(r.data, params);
           return;
         }
         sayProblem(area, r, { 401: 'sesame does not know this passkey. It may have been removed: sign in with your password.' });
@@ -764,10 +754,37 @@
           area,
           form,
           passkey,
+          mailLinks(params, form.elements.email),
         ),
       ),
     );
     return area;
+  }
+
+  // "Forgot your password?" and "Create an account" under the sign-in form. sesame has no
+  // route that says whether it sends mail or takes sign-ups, so they show until a mail route
+  // answered 404 in this page's life (their pages then say it is not available).
+  function mailLinks(params, emailInput) {
+    const carry = (path) => {
+      const rd = params.get('rd');
+      return rd ? `${path}?rd=${encodeURIComponent(rd)}` : path;
+    };
+    // The address typed so far goes along (in memory, never in the URL).
+    const keepEmail = () => {
+      state.email = emailInput ? emailInput.value.trim() : '';
+    };
+    const forgot = state.noMail ? null
+      : h('a', { href: carry('/forgot'), id: 'forgot-link', onclick: keepEmail }, 'Forgot your password?');
+    const signup = state.noMail || state.noSignup ? null
+      : h('p', { class: 'signup-line' }, 'New here? ', h('a', { href: carry('/signup'), id: 'signup-link', onclick: keepEmail }, 'Create an account'));
+    if (!forgot && !signup) return null;
+    return h('div', { class: 'mail-links' }, forgot ? h('p', {}, forgot) : null, signup);
+  }
+
+  // The sign-in page's address with the `rd` that came along, if any.
+  function signInHref(params) {
+    const rd = params.get('rd');
+    return rd ? `/signin?rd=${encodeURIComponent(rd)}` : '/signin';
   }
 
   // The second step of a sign-in whose password was right: a code from the authenticator app,
@@ -816,7 +833,7 @@
     // The answers that end the pending sign-in: it expired (403), or its cookie is gone.
     const handle = (r, kind) => {
       if (r.ok && r.data && !r.data.mfa_required) {
-        signedIn(r.data, params, has('totp'));
+        signedIn(r.data, params);
         return;
       }
       const err = errorOf(r);
@@ -1086,7 +1103,6 @@
       if (r.ok && r.data) {
         state.setupToken = null;
         state.me = r.data;
-        rememberTotp(r.data.id, false);
         markSignedIn();
         navigate('/account', { replace: true });
         return;
@@ -1124,6 +1140,340 @@
   }
 
   // ---------------------------------------------------------------------------------------
+  // Mail: a forgotten password, the mailed links (reset, verify) and sign-up. Their routes
+  // answer 404 when sesame sends no mail (no SMTP_URL) or, for sign-up, when SIGNUP is not
+  // open: the page then says so, and the sign-in page stops offering the link.
+
+  // The API's words for a mailed link that no longer works.
+  const LINK_INVALID = 'the link is not valid';
+  const LINK_LIFETIME_TEXT = 'It works for 15 minutes.';
+
+  function isLinkInvalid(r) {
+    return r.status === 400 && errorOf(r).startsWith(LINK_INVALID);
+  }
+
+  // A page for people who are not signed in: no navigation, no user in memory.
+  function publicPage() {
+    state.me = null;
+    state.enrolling = false;
+    renderNav();
+  }
+
+  // The narrow card of the public pages, with `nodes` under the mark.
+  function authCard(title, id, ...nodes) {
+    setPage(
+      title,
+      h(
+        'div',
+        { class: 'narrow' },
+        h(
+          'div',
+          { class: 'card', id },
+          h('img', { class: 'auth-mark', src: '/assets/icon.svg', alt: '', width: 40, height: 40 }),
+          ...nodes,
+        ),
+      ),
+    );
+  }
+
+  function focusHeading() {
+    const h1 = main.querySelector('h1');
+    if (h1) h1.focus();
+  }
+
+  const NO_MAIL_RESET = 'This server does not send mail, so it cannot reset a password by itself. ' +
+    'Ask an administrator to set a new password for you.';
+
+  function renderForgot(params) {
+    publicPage();
+    const area = messageArea('forgot-messages');
+    const back = () => h('a', { href: signInHref(params), class: 'back-link' }, 'Back to sign in');
+    const submit = h('button', { type: 'submit', class: 'full', id: 'forgot-submit' }, 'Send me a link');
+    const form = h(
+      'form',
+      { id: 'forgot-form', novalidate: true },
+      field('email', 'Email', { type: 'email', autocomplete: 'username', required: true, spellcheck: 'false' }),
+      submit,
+    );
+    form.elements.email.value = state.email || '';
+    const sent = (email) => {
+      const again = h('button', { type: 'button', class: 'link-button', id: 'forgot-again' }, 'Send another link');
+      again.addEventListener('click', () => {
+        state.email = email;
+        renderForgot(params);
+        focusHeading();
+      });
+      authCard(
+        'Check your mail',
+        'forgot-sent',
+        heading('Check your mail'),
+        area,
+        h('p', { class: 'muted' }, 'No mail after a few minutes? Look in your spam folder, check the address, or ask for another link. ' +
+          'Each new link replaces the one before.'),
+        h('div', { class: 'alt-links' }, again, back()),
+      );
+      say(area, 'success', `If an account exists for that address, we have sent a link. ${LINK_LIFETIME_TEXT}`);
+      focusHeading();
+    };
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const email = form.elements.email.value.trim();
+      if (!email) {
+        say(area, 'error', 'Enter the email address of your account.');
+        form.elements.email.focus();
+        return;
+      }
+      const r = await busy(submit, () => api('POST', '/auth_session/reset_password', { email }));
+      if (r.ok) {
+        state.email = email;
+        sent(email);
+        return;
+      }
+      if (r.status === 404) {
+        state.noMail = true;
+        form.hidden = true;
+        say(area, 'error', NO_MAIL_RESET);
+        return;
+      }
+      sayProblem(area, r);
+      form.elements.email.focus();
+    });
+    authCard(
+      'Forgot your password?',
+      'forgot-card',
+      heading('Forgot your password?'),
+      h('p', { class: 'lead' }, 'Enter the address of your account: we mail you a link to choose a new password.'),
+      area,
+      form,
+      h('div', { class: 'alt-links' }, back()),
+    );
+  }
+
+  function renderReset(params) {
+    publicPage();
+    const area = messageArea('reset-messages');
+    const askAgain = () => h('a', { href: '/forgot', id: 'reset-ask-again' }, 'Ask for a new link');
+    const back = () => h('a', { href: signInHref(params), class: 'back-link' }, 'Back to sign in');
+    if (!state.resetToken) {
+      authCard(
+        'Set a new password',
+        'reset-card',
+        heading('Set a new password'),
+        h('p', {}, 'This page needs the link of the mail we sent when you asked to reset your password. ' +
+          'Open the link from the mail again, or ask for a new one.'),
+        h('div', { class: 'alt-links' }, askAgain(), back()),
+      );
+      return;
+    }
+    const submit = h('button', { type: 'submit', class: 'full', id: 'reset-submit' }, 'Set the new password');
+    const form = h(
+      'form',
+      { id: 'reset-form', novalidate: true },
+      field('new_password', 'New password', { type: 'password', autocomplete: 'new-password', required: true },
+        'At least 8 characters, and not your email address. Every session of your account will be signed out.'),
+      field('new_password_confirm', 'Confirm new password', { type: 'password', autocomplete: 'new-password', required: true }),
+      submit,
+    );
+    const invalid = (text) => {
+      state.resetToken = null;
+      form.replaceWith(h('div', { class: 'alt-links' }, askAgain(), back()));
+      say(area, 'error', text);
+      focusHeading();
+    };
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      if (!f.new_password.value) {
+        say(area, 'error', 'Enter a new password.');
+        f.new_password.focus();
+        return;
+      }
+      if (f.new_password.value !== f.new_password_confirm.value) {
+        say(area, 'error', 'The two passwords do not match.');
+        f.new_password_confirm.focus();
+        return;
+      }
+      const body = { token: state.resetToken, new_password: f.new_password.value };
+      const r = await busy(submit, () => api('PUT', '/auth_session/reset_password', body));
+      if (r.ok) {
+        state.resetToken = null;
+        // Every session of the account ended, this browser's too, if it had one.
+        forgetSignIn();
+        const signIn = h('a', { href: signInHref(params), class: 'button full', id: 'reset-signin' }, 'Sign in');
+        authCard(
+          'Password changed',
+          'reset-done',
+          heading('Password changed'),
+          area,
+          h('p', { class: 'actions' }, signIn),
+        );
+        say(area, 'success', 'Your password was changed, and every session of your account was signed out. Sign in with the new password.');
+        focusHeading();
+        return;
+      }
+      if (isLinkInvalid(r)) {
+        invalid(sentence(errorOf(r)));
+        return;
+      }
+      if (r.status === 404) {
+        state.noMail = true;
+        invalid('This server does not send mail, so password-reset links do not work here.');
+        return;
+      }
+      // The password policy (or another refusal): the form stays for another try.
+      f.new_password.value = '';
+      f.new_password_confirm.value = '';
+      sayProblem(area, r);
+      f.new_password.focus();
+    });
+    authCard(
+      'Set a new password',
+      'reset-card',
+      heading('Set a new password'),
+      h('p', { class: 'lead' }, 'Choose the new password of your sesame account.'),
+      area,
+      form,
+    );
+  }
+
+  async function renderVerify(id, params) {
+    publicPage();
+    const area = messageArea('verify-messages');
+    const back = (label = 'Back to sign in') => h('a', { href: signInHref(params), class: 'back-link' }, label);
+    if (!state.verifyToken) {
+      authCard(
+        'Verify your address',
+        'verify-card',
+        heading('Verify your address'),
+        h('p', {}, 'This page needs the link of the mail we sent to verify your address: open the link from the mail again.'),
+        h('div', { class: 'alt-links' }, back()),
+      );
+      return;
+    }
+    authCard('Verify your address', 'verify-card', heading('Verifying your address'), h('p', { class: 'loading' }, 'Verifying…'));
+    const r = await api('PUT', '/auth_session/verify_email', { token: state.verifyToken });
+    if (id !== state.renderId) return;
+    if (r.ok && r.data) {
+      state.verifyToken = null;
+      state.email = typeof r.data.email === 'string' ? r.data.email : '';
+      authCard(
+        'Address verified',
+        'verify-done',
+        heading('Address verified'),
+        area,
+        h('p', { class: 'actions' }, h('a', { href: signInHref(params), class: 'button full', id: 'verify-signin' }, 'Sign in')),
+      );
+      say(area, 'success', 'Address verified, you can sign in.', state.email || null);
+      focusHeading();
+      return;
+    }
+    if (isLinkInvalid(r) || r.status === 404) {
+      state.verifyToken = null;
+      if (r.status === 404) state.noMail = true;
+      authCard(
+        'This link does not work',
+        'verify-failed',
+        heading('This link does not work'),
+        area,
+        r.status === 404 ? null
+          : h('p', {}, 'If you opened it before, your address is verified already: sign in. Otherwise “Forgot your password?” ' +
+            'mails a new link, which verifies the address too.'),
+        h(
+          'div',
+          { class: 'alt-links' },
+          back('Go to sign in'),
+          r.status === 404 ? null : h('a', { href: '/forgot', id: 'verify-forgot' }, 'Forgot your password?'),
+        ),
+      );
+      say(area, 'error', r.status === 404 ? 'This server does not send mail, so it has no addresses to verify.' : sentence(errorOf(r)));
+      focusHeading();
+      return;
+    }
+    // Not an answer about the link (no connection, a busy server): it may work on a retry.
+    const retry = h('button', { type: 'button', id: 'verify-retry' }, 'Try again');
+    retry.addEventListener('click', () => render({ focus: true }));
+    authCard('Verify your address', 'verify-card', heading('Verify your address'), area, h('p', { class: 'actions' }, retry));
+    sayProblem(area, r);
+  }
+
+  function renderSignup(params) {
+    publicPage();
+    const area = messageArea('signup-messages');
+    const back = () => h('p', { class: 'signup-line' }, 'Have an account? ', h('a', { href: signInHref(params), class: 'back-link' }, 'Sign in'));
+    const submit = h('button', { type: 'submit', class: 'full', id: 'signup-submit' }, 'Create account');
+    const form = h(
+      'form',
+      { id: 'signup-form', novalidate: true },
+      field('email', 'Email', { type: 'email', autocomplete: 'username', required: true, spellcheck: 'false' },
+        'We mail a link to this address: the account signs in once you open it.'),
+      h(
+        'div',
+        { class: 'row' },
+        field('first_name', 'First name (optional)', { type: 'text', autocomplete: 'given-name' }),
+        field('last_name', 'Last name (optional)', { type: 'text', autocomplete: 'family-name' }),
+      ),
+      field('password', 'Password', { type: 'password', autocomplete: 'new-password', required: true }, 'At least 8 characters, and not your email address.'),
+      field('password_confirm', 'Confirm password', { type: 'password', autocomplete: 'new-password', required: true }),
+      submit,
+    );
+    form.elements.email.value = state.email || '';
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      const email = f.email.value.trim();
+      const fail = (text, input) => {
+        say(area, 'error', text);
+        input.focus();
+      };
+      if (!email) return fail('Enter an email address.', f.email);
+      if (!f.password.value) return fail('Enter a password.', f.password);
+      if (f.password.value !== f.password_confirm.value) return fail('The two passwords do not match.', f.password_confirm);
+      const body = { email, password: f.password.value };
+      const first = f.first_name.value.trim();
+      const last = f.last_name.value.trim();
+      if (first) body.first_name = first;
+      if (last) body.last_name = last;
+      const r = await busy(submit, () => api('POST', '/auth_session/signup', body));
+      if (r.ok) {
+        state.email = email;
+        authCard(
+          'Check your mail',
+          'signup-sent',
+          heading('Check your mail'),
+          area,
+          h('p', { class: 'muted' }, 'Open the link in the mail to finish, then sign in. No mail after a few minutes? Look in your spam folder.'),
+          h('div', { class: 'alt-links' }, h('a', { href: signInHref(params), class: 'back-link' }, 'Go to sign in')),
+        );
+        say(area, 'success', `Check your mail: we sent a link to verify the address. ${LINK_LIFETIME_TEXT}`, email);
+        focusHeading();
+        return;
+      }
+      if (r.status === 404) {
+        state.noSignup = true;
+        form.hidden = true;
+        say(area, 'error', 'This server does not take sign-ups. Ask an administrator for an account.');
+        return;
+      }
+      const err = errorOf(r);
+      sayProblem(area, r);
+      if (r.status === 400 && /password/i.test(err)) {
+        f.password.value = '';
+        f.password_confirm.value = '';
+        f.password.focus();
+      } else if (r.status === 400) f.email.focus();
+    });
+    authCard(
+      'Create an account',
+      'signup-card',
+      heading('Create an account'),
+      h('p', { class: 'lead' }, 'Your own sesame account, ready once you open the link we mail you.'),
+      area,
+      form,
+      back(),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------
   // My account
 
   async function renderAccount(id) {
@@ -1138,12 +1488,9 @@
     const me = r.data;
     state.me = me;
     state.enrolling = false;
-    if (state.enrolledTotp) {
-      state.enrolledTotp = false;
-      rememberTotp(me.id, true);
-    }
-    const listed = await call('GET', '/users/me/passkeys');
-    if (listed.ended || id !== state.renderId) return;
+    const [listed, mfa] = await Promise.all([call('GET', '/users/me/passkeys'), call('GET', '/users/me/mfa')]);
+    if (listed.ended || mfa.ended || id !== state.renderId) return;
+    const factors = factorHub(factorsOf(mfa));
     renderNav();
 
     const profileArea = messageArea('profile-messages');
@@ -1257,12 +1604,55 @@
         h(
           'div',
           { class: 'grid' },
-          totpCard({ level: 3, userId: me.id, initial: knownTotp(me.id) }),
-          passkeysCard({ level: 3, list: listed.ok && Array.isArray(listed.data) ? listed.data : null, listProblem: listed.ok ? null : listed }),
-          recoveryCard({ level: 3 }),
+          totpCard({
+            level: 3,
+            initial: factors.value ? factors.value.totp : null,
+            pending: Boolean(factors.value && factors.value.totp_pending),
+            onChange: factors.refresh,
+          }),
+          passkeysCard({
+            level: 3,
+            list: listed.ok && Array.isArray(listed.data) ? listed.data : null,
+            listProblem: listed.ok ? null : listed,
+            onChange: factors.refresh,
+          }),
+          recoveryCard({ level: 3, factors }),
         ),
       ),
     );
+    if (!mfa.ok) sayProblem(page, mfa, { 404: 'This server does not say which second factors you have.' });
+  }
+
+  // The answer of GET /users/me/mfa, when it is one.
+  function factorsOf(r) {
+    const f = r && r.ok ? r.data : null;
+    if (!f || typeof f.totp !== 'boolean' || !Number.isInteger(f.passkeys) || !Number.isInteger(f.recovery_codes_left)) return null;
+    return f;
+  }
+
+  // Whether the factors include a second factor (recovery codes alone are not one).
+  function hasSecondFactor(f) {
+    return Boolean(f && (f.totp || f.passkeys > 0));
+  }
+
+  // The second factors of the account page, as GET /users/me/mfa last said (null: unknown).
+  // After a change a card calls `refresh`; the cards that show a part of it redraw.
+  function factorHub(initial) {
+    const watchers = [];
+    const hub = {
+      value: initial,
+      watch(fn) {
+        watchers.push(fn);
+      },
+      async refresh() {
+        const r = await call('GET', '/users/me/mfa');
+        const f = r.ended ? null : factorsOf(r);
+        if (!f) return;
+        hub.value = f;
+        for (const fn of watchers) fn(f);
+      },
+    };
+    return hub;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1341,23 +1731,27 @@
     );
   }
 
-  // The authenticator app (TOTP): its state as far as this browser knows (`initial`: true,
-  // false or null), setting it up (QR code, key, first code) and removing it.
-  function totpCard({ level, userId, initial, done, doneLabel }) {
+  // The authenticator app (TOTP): its state as GET /users/me/mfa said (`initial`: true, false,
+  // or null when unknown; `pending`: a set-up was started and not finished), setting it up
+  // (QR code, key, first code) and removing it. `onChange` hears of each change.
+  function totpCard({ level, initial, pending: initialPending, done, doneLabel, onChange }) {
     let on = initial;
+    let pending = Boolean(initialPending);
     const area = messageArea('totp-messages');
     const status = h('p', { id: 'totp-status', class: 'status-line' });
     const body = h('div', { id: 'totp-body' });
     const set = (value) => {
       on = value;
-      if (userId) rememberTotp(userId, value);
-      else state.enrolledTotp = value === true;
+      pending = false;
+      if (onChange) onChange();
     };
 
     function show() {
       status.replaceChildren();
       if (on === true) status.append(h('span', { class: 'badge' }, 'On'), ' Sign-in asks for a code from your app.');
-      else if (on === false) status.append(h('span', { class: 'badge neutral' }, 'Off'), ' Not set up.');
+      else if (on === false && pending) {
+        status.append(h('span', { class: 'badge neutral' }, 'Off'), ' A set-up was started but not finished: set up again for a new QR code.');
+      } else if (on === false) status.append(h('span', { class: 'badge neutral' }, 'Off'), ' Not set up.');
       status.hidden = on === null;
       const setup = h('button', { type: 'button', id: 'totp-setup' }, on === null ? 'Set up an authenticator app' : 'Set up');
       setup.addEventListener('click', () => start(setup));
@@ -1407,6 +1801,7 @@
         sayProblem(area, res);
         return;
       }
+      pending = true;
       enrol(res.data);
     }
 
@@ -1499,7 +1894,8 @@
   }
 
   // Passkeys: the list (name, added, last used, remove) and adding one under a name.
-  function passkeysCard({ level, list, listProblem, onAdded }) {
+  // `onAdded` hears of a new passkey, `onChange` of any change.
+  function passkeysCard({ level, list, listProblem, onAdded, onChange }) {
     const area = messageArea('passkey-messages');
     const box = h('div', { id: 'passkey-box' });
     let passkeys = Array.isArray(list) ? list.slice() : [];
@@ -1515,6 +1911,7 @@
           passkeys = passkeys.filter((x) => x.id !== p.id);
           showList();
           say(area, 'success', `The passkey “${p.name}” was removed.`);
+          if (onChange) onChange();
           const next = box.querySelector('button') || nameInput();
           if (next) next.focus();
           return;
@@ -1540,7 +1937,6 @@
     }
 
     function showList() {
-      state.passkeys = passkeys;
       if (!passkeys.length) box.replaceChildren(h('p', { class: 'muted', id: 'passkey-none' }, 'No passkeys yet.'));
       else box.replaceChildren(h('ul', { class: 'item-list', id: 'passkey-list' }, passkeys.map(item)));
     }
@@ -1589,6 +1985,7 @@
         form.reset();
         say(area, 'success', `The passkey “${res.data.name}” was added.`);
         if (onAdded) onAdded(res.data);
+        if (onChange) onChange();
         return;
       }
       sayProblem(area, res, { 409: 'This passkey is registered already.' });
@@ -1610,22 +2007,57 @@
     );
   }
 
-  // Recovery codes: a new set (the old one stops working), shown this once.
-  function recoveryCard({ level }) {
+  // Recovery codes: how many are left (as `factors` says, when it knows), and a new set (the
+  // old one stops working), shown this once.
+  function recoveryCard({ level, factors }) {
     const area = messageArea('recovery-messages');
+    const status = h('p', { id: 'recovery-status', class: 'status-line' });
     const body = h('div', { id: 'recovery-body' });
+    let renew = null;
+    let confirmBox = null;
+    const current = () => (factors ? factors.value : null);
+    // Recovery codes come with a second factor: without one there is nothing to make.
+    const canMake = () => !current() || hasSecondFactor(current());
+    const left = () => (current() ? current().recovery_codes_left : null);
+    const renewLabel = () => (left() === 0 ? 'Make recovery codes' : 'Make new recovery codes');
+
+    function draw() {
+      const f = current();
+      status.replaceChildren();
+      status.hidden = !f;
+      if (f && !hasSecondFactor(f)) {
+        status.append(h('span', { class: 'badge neutral' }, 'None'), ' They come with a second factor: set up an authenticator app or add a passkey first.');
+      } else if (f && f.recovery_codes_left === 0) {
+        status.append(h('span', { class: 'badge warn' }, 'None left'), ' Make a set, and keep it somewhere safe.');
+      } else if (f) {
+        const n = f.recovery_codes_left;
+        const count = `${n} recovery ${n === 1 ? 'code' : 'codes'} left`;
+        if (n <= 3) status.append(h('span', { class: 'badge warn' }, 'Running low'), ` ${count}: make a new set soon.`);
+        else status.append(h('span', { class: 'badge' }, 'Ready'), ` ${count}.`);
+      }
+      // The button follows, unless a question or the new codes are showing.
+      if (renew && renew.isConnected && confirmBox && !confirmBox.childNodes.length) {
+        renew.hidden = !canMake();
+        renew.textContent = renewLabel();
+      }
+    }
+
     function show() {
-      const renew = h('button', { type: 'button', class: 'secondary', id: 'recovery-renew' }, 'Make new recovery codes');
-      const confirmBox = h('div', {});
-      renew.addEventListener('click', () => {
+      renew = h('button', { type: 'button', class: 'secondary', id: 'recovery-renew' }, renewLabel());
+      renew.hidden = !canMake();
+      confirmBox = h('div', {});
+      const box = confirmBox;
+      const button = renew;
+      button.addEventListener('click', () => {
         clear(area);
-        const question = h('p', { tabindex: '-1' }, 'Make a new set of recovery codes? The codes you have now stop working.');
+        const question = h('p', { tabindex: '-1' }, left() === 0 ? 'Make a set of ten recovery codes?'
+          : 'Make a new set of recovery codes? The codes you have now stop working.');
         const yes = h('button', { type: 'button', id: 'recovery-renew-yes' }, 'Make new codes');
         const no = h('button', { type: 'button', class: 'secondary', id: 'recovery-renew-no' }, 'Cancel');
         no.addEventListener('click', () => {
-          confirmBox.replaceChildren();
-          renew.hidden = false;
-          renew.focus();
+          box.replaceChildren();
+          button.hidden = false;
+          button.focus();
         });
         yes.addEventListener('click', async () => {
           const res = await busy(yes, () => sensitive('POST', '/users/me/recovery_codes'));
@@ -1637,30 +2069,36 @@
               done: () => {
                 clear(area);
                 show();
-                body.querySelector('button').focus();
+                const next = body.querySelector('button:not([hidden])');
+                if (next) next.focus();
               },
             }));
             body.querySelector('#recovery-codes-title').focus();
+            if (factors) factors.refresh();
             return;
           }
-          confirmBox.replaceChildren();
-          renew.hidden = false;
+          box.replaceChildren();
+          button.hidden = false;
           sayProblem(area, res, { 409: 'Recovery codes come with a second factor: set up an authenticator app or add a passkey first.' });
-          renew.focus();
+          button.focus();
+          if (factors && res.status === 409) factors.refresh();
         });
-        renew.hidden = true;
-        confirmBox.replaceChildren(h('div', { class: 'confirm quiet', role: 'group', 'aria-label': 'Confirm new recovery codes' }, question, h('div', { class: 'actions' }, yes, no)));
+        button.hidden = true;
+        box.replaceChildren(h('div', { class: 'confirm quiet', role: 'group', 'aria-label': 'Confirm new recovery codes' }, question, h('div', { class: 'actions' }, yes, no)));
         question.focus();
       });
-      body.replaceChildren(h('div', { class: 'actions' }, renew), confirmBox);
+      body.replaceChildren(h('div', { class: 'actions' }, button), box);
     }
     show();
+    draw();
+    if (factors) factors.watch(draw);
     return h(
       'section',
       { class: 'card', id: 'recovery-card', 'aria-labelledby': 'recovery-title' },
       hx(level, { id: 'recovery-title' }, 'Recovery codes'),
       h('p', { class: 'muted' }, 'Ten single-use codes for when you cannot use your app or your passkeys. ' +
         'You get a set when you set up an authenticator app; keep them safe.'),
+      status,
       area,
       body,
     );
@@ -1674,11 +2112,20 @@
     renderEnrolment(++state.renderId);
   }
 
-  function renderEnrolment(id) {
+  async function renderEnrolment(id) {
     if (id !== state.renderId) return;
     state.enrolling = true;
     state.me = null;
     renderNav();
+    // What the account has so far: an app set-up started earlier, or a factor added meanwhile
+    // (in another tab), which ends the enrolment.
+    const mfa = await api('GET', '/users/me/mfa');
+    if (id !== state.renderId) return;
+    if (mfa.status === 401 || mfa.status === 403) {
+      sessionEnded();
+      return;
+    }
+    const factors = factorsOf(mfa);
     const page = messageArea('page-messages');
     const finish = () => {
       state.enrolling = false;
@@ -1710,11 +2157,18 @@
       h(
         'div',
         { class: 'grid' },
-        totpCard({ level: 2, userId: null, initial: false, done: finish, doneLabel: 'I have saved them: continue' }),
+        totpCard({
+          level: 2,
+          initial: factors ? factors.totp : false,
+          pending: Boolean(factors && factors.totp_pending),
+          done: finish,
+          doneLabel: 'I have saved them: continue',
+        }),
         passkeysCard({ level: 2, list: [], onAdded: (p) => goOn(`The passkey “${p.name}” was added. You can now use sesame.`) }),
       ),
     );
     main.querySelector('h1').focus();
+    if (hasSecondFactor(factors)) goOn('Your account has a second factor now. You can use sesame.');
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1722,15 +2176,17 @@
   // REAUTH_MAX_AGE asks for the password (or a code, or a passkey) again, in a dialog.
   // Resolves true once sesame took it, false when dismissed.
 
-  function reauthenticate() {
-    if (state.reauthOpen) return Promise.resolve(false);
+  async function reauthenticate() {
+    if (state.reauthOpen) return false;
     state.reauthOpen = true;
+    const active = document.activeElement;
+    const opener = active && active !== document.body ? active : state.busyButton;
+    // Which ways to confirm this account has (unknown, null, if sesame does not say).
+    const factors = factorsOf(await api('GET', '/users/me/mfa'));
     return new Promise((resolve) => {
-      const active = document.activeElement;
-      const opener = active && active !== document.body ? active : state.busyButton;
       const me = state.me;
-      const totp = me ? knownTotp(me.id) : null;
-      const passkeyOk = canUsePasskeys() && Array.isArray(state.passkeys) && state.passkeys.length > 0;
+      const totp = factors ? factors.totp : null;
+      const passkeyOk = canUsePasskeys() && Boolean(factors) && factors.passkeys > 0;
       let mode = 'password';
       const area = h('div', { class: 'messages', id: 'reauth-messages', role: 'alert' });
       const slot = h('div', {});
@@ -2268,12 +2724,20 @@
     history.replaceState(null, '', trimmed + location.search + location.hash);
   }
 
-  // The setup token leaves the address bar (and so the history, and any screenshot or shared
-  // link) at once; it is kept in memory only.
-  if (location.pathname === '/setup') {
+  // The token of a setup, reset or verification link leaves the address bar (and so the
+  // history, and any screenshot or shared link) at once; it is kept in memory only.
+  const TOKENS = { '/setup': 'setupToken', '/reset': 'resetToken', '/verify': 'verifyToken' };
+  if (Object.hasOwn(TOKENS, location.pathname)) {
     const token = new URLSearchParams(location.search).get('token');
-    if (token) state.setupToken = token;
-    if (location.search || location.hash) history.replaceState(null, '', '/setup');
+    if (token) state[TOKENS[location.pathname]] = token;
+    if (location.search || location.hash) history.replaceState(null, '', location.pathname);
+  }
+
+  // Earlier builds kept a guess of whether the user had an authenticator app.
+  try {
+    localStorage.removeItem(OLD_TOTP_HINT);
+  } catch (_) {
+    /* storage may be off */
   }
 
   render();
