@@ -364,11 +364,21 @@ impl Service {
             }
         };
         let id = passkey.id.clone();
+        // The credential the assertion was checked against must still be the stored one: two
+        // assertions racing (a cloned authenticator used twice at once) were both checked
+        // against the same counter, and only the first to save may pass.
+        let checked = serde_json::to_value(&passkey.passkey).map_err(|e| internal("passkey", e))?;
         self.update_factors(&user.id, |f| {
-            if let Some(p) = f.passkeys.iter_mut().find(|p| p.id == id) {
-                p.passkey.update_credential(&result);
-                p.last_used_at = Some(now);
+            let p = f
+                .passkeys
+                .iter_mut()
+                .find(|p| p.id == id)
+                .ok_or(ServiceError::WrongCode)?;
+            if serde_json::to_value(&p.passkey).ok().as_ref() != Some(&checked) {
+                return Err(ServiceError::WrongCode);
             }
+            p.passkey.update_credential(&result);
+            p.last_used_at = Some(now);
             Ok(())
         })
         .await?;
