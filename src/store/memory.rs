@@ -12,7 +12,7 @@ use hashbrown::HashTable;
 use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key, expired};
 use crate::store::error::StoreError;
 use crate::store::traits::{
-    OutboxEntry, Record, RecordStore, SessionStore, ThrottleStore, UserStore, Write,
+    OutboxEntry, Record, RecordStore, SessionStore, ThrottleStore, UserStore, Write, fresh_version,
 };
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -531,7 +531,7 @@ impl Records {
             key.to_owned(),
             Record {
                 value: value.to_owned(),
-                version: expected.map_or(1, |v| v + 1),
+                version: expected.map_or_else(fresh_version, |v| v + 1),
                 expires_at,
             },
         );

@@ -24,6 +24,7 @@ use crate::domain::{Digest32, Expiry, Failures, Session, User, email_key};
 use crate::store::error::StoreError;
 use crate::store::traits::{
     JoinedUser, OutboxEntry, Record, RecordStore, SessionStore, ThrottleStore, UserStore, Write,
+    fresh_version,
 };
 
 /// The schema, one step per entry; step `i` (from 1) is recorded in `sesame_schema_migrations`
@@ -674,12 +675,12 @@ fn record_from_row(r: &Row, now: i64) -> Result<Option<Record>, StoreError> {
         .then_some(record))
 }
 
-/// SQL of [`RecordStore::put`]: `$1` key, `$2` value, `$3` expires_at, `$4` now (if absent) or
-/// `$4` version and `$5` now (compare-and-set).
+/// SQL of [`RecordStore::put`]: `$1` key, `$2` value, `$3` expires_at, then `$4` now and `$5`
+/// a fresh version (if absent), or `$4` version and `$5` now (compare-and-set).
 const PUT_IF_ABSENT: &str = "INSERT INTO records AS r (key, value, version, expires_at) \
-     VALUES ($1, $2, 1, $3) \
+     VALUES ($1, $2, $5, $3) \
      ON CONFLICT (key) DO UPDATE SET \
-       value = excluded.value, version = 1, expires_at = excluded.expires_at \
+       value = excluded.value, version = excluded.version, expires_at = excluded.expires_at \
      WHERE r.expires_at IS NOT NULL AND r.expires_at <= $4";
 const PUT_IF_VERSION: &str = "UPDATE records SET value = $2, version = version + 1, expires_at = $3 \
      WHERE key = $1 AND version = $4 AND (expires_at IS NULL OR expires_at > $5)";
@@ -711,7 +712,8 @@ async fn apply_in(
                 expires_at,
             } => {
                 let st = tx.prepare_cached(PUT_IF_ABSENT).await?;
-                tx.execute(&st, &[&key, &value, &expires_at, &now]).await?
+                tx.execute(&st, &[&key, &value, &expires_at, &now, &fresh_version()])
+                    .await?
             }
             Write::Put {
                 key,
@@ -782,7 +784,8 @@ impl RecordStore for PgStore {
             // Absent, or present but ended: either way the key is free.
             None => op!(self, |c| {
                 let st = c.prepare_cached(PUT_IF_ABSENT).await?;
-                c.execute(&st, &[&key, &value, &expires_at, &now]).await
+                c.execute(&st, &[&key, &value, &expires_at, &now, &fresh_version()])
+                    .await
             })?,
             Some(version) => op!(self, |c| {
                 let st = c.prepare_cached(PUT_IF_VERSION).await?;

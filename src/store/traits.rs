@@ -126,10 +126,13 @@ pub trait ThrottleStore: Send + Sync + 'static {
 /// A small record kept by [`RecordStore`]: its text, its version and when it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// Random when the record is made, and one more with every write; what
+    /// [`RecordStore::put`] compares. Random, not 1: a record deleted and made again must not
+    /// take a version a writer read before the delete, or its stale compare-and-set would
+    /// land (the ABA problem).
+    pub version: i64,
     /// The record's contents (JSON, for every record sesame writes).
     pub value: String,
-    /// Starts at 1 and grows by one with every write; what [`RecordStore::put`] compares.
-    pub version: i64,
     /// Unix seconds from which the record no longer exists; `None`: it lasts until deleted.
     pub expires_at: Option<i64>,
 }
@@ -181,6 +184,12 @@ pub trait RecordStore: Send + Sync + 'static {
     async fn retry_outbox(&self, id: &str, due_at: i64, error: &str) -> Result<(), StoreError>;
     /// How many entries the outbox holds.
     async fn outbox_len(&self) -> Result<u64, StoreError>;
+}
+
+/// The version of a new record: 62 random bits (see [`Record::version`]).
+pub fn fresh_version() -> i64 {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    i64::try_from(high >> 2).unwrap_or(1)
 }
 
 /// One write of a [`RecordStore::apply`] batch.

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::store::error::StoreError;
 use crate::store::sqlite::cache::touches_nothing;
 use crate::store::sqlite::db::SqliteStore;
-use crate::store::traits::{OutboxEntry, Record, RecordStore, Write};
+use crate::store::traits::{OutboxEntry, Record, RecordStore, Write, fresh_version};
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     Ok(Record {
@@ -34,12 +34,13 @@ fn put(
         None => c
             .prepare_cached(
                 "INSERT INTO records (key, value, version, expires_at) \
-                 VALUES (?1, ?2, 1, ?3) \
+                 VALUES (?1, ?2, ?5, ?3) \
                  ON CONFLICT (key) DO UPDATE SET \
-                   value = excluded.value, version = 1, expires_at = excluded.expires_at \
+                   value = excluded.value, version = excluded.version, \
+                   expires_at = excluded.expires_at \
                  WHERE records.expires_at IS NOT NULL AND records.expires_at <= ?4",
             )?
-            .execute(params![key, value, expires_at, now])?,
+            .execute(params![key, value, expires_at, now, fresh_version()])?,
         Some(version) => c
             .prepare_cached(
                 "UPDATE records SET value = ?2, version = version + 1, expires_at = ?3 \
