@@ -468,14 +468,20 @@ pub async fn remove_passkey(
     responses(
         (status = 200, description = "Request options (`{\"publicKey\": {...}}`)", body = Object),
         (status = 404, description = "This `AUTH_TYPE` has no sessions", body = ErrorBody),
+        (status = 429, description = "Too many ceremonies started from this address",
+            body = ErrorBody),
         (status = 503, description = "A store cannot be reached", body = ErrorBody),
     ),
 )]
-pub async fn start_passkey_sign_in(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn start_passkey_sign_in(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Result<Response, ApiError> {
     if !state.settings.auth_type.uses_sessions() {
         return Err(ServiceError::NotFound.into());
     }
-    let options = state.service.start_passkey_sign_in().await?;
+    let ip = ip.map(|ip| ip.to_string());
+    let options = state.service.start_passkey_sign_in(ip.as_deref()).await?;
     Ok(Json(options).into_response())
 }
 

@@ -275,7 +275,12 @@ impl Service {
     }
 
     /// `POST /auth_session/passkey/start`: request options for signing in with any passkey.
-    pub async fn start_passkey_sign_in(&self) -> Result<RequestChallengeResponse, ServiceError> {
+    /// Throttled per client address: each start keeps a ceremony for 5 minutes.
+    pub async fn start_passkey_sign_in(
+        &self,
+        ip: Option<&str>,
+    ) -> Result<RequestChallengeResponse, ServiceError> {
+        self.throttle.stateful_request(ip, self.clock.now()).await?;
         let (mut options, state) = self
             .mfa
             .webauthn

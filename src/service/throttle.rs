@@ -167,6 +167,23 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts an unauthenticated request that makes the server keep state (a passkey sign-in's
+    /// ceremony) from `ip`: the per-address policy's free requests (`THROTTLE_ADDRESS_FREE`,
+    /// 1000 by default) per 15 quiet minutes, then growing delays (429). Off when the
+    /// per-address throttle is.
+    pub async fn stateful_request(&self, ip: Option<&str>, now: i64) -> Result<(), ServiceError> {
+        let (Some(ip), Some(policy)) = (ip, self.address) else {
+            return Ok(());
+        };
+        let key = format!("start-ip:{ip}");
+        let wait = policy.wait(self.store.failures(&key).await?, now);
+        if wait > 0 {
+            return Err(ServiceError::Throttled { retry_after: wait });
+        }
+        self.store.record_failure(&key, now, policy.quiet).await?;
+        Ok(())
+    }
+
     /// Forgets runs of failures that ended long enough ago; returns how many.
     pub async fn purge(&self, now: i64) -> Result<u64, ServiceError> {
         let quiet = self

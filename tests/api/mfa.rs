@@ -849,3 +849,30 @@ async fn sesame_user_reset_mfa_removes_the_factors_of_a_user_who_lost_them() {
         .env("DATABASE_URL", &app.raw.database_url);
     crate::support::run_command(cmd, None, std::time::Duration::from_secs(60)).assert_failed();
 }
+
+#[tokio::test]
+async fn passkey_sign_in_starts_are_throttled_per_address() {
+    let app = TestApp::spawn_with(|raw| {
+        raw.auth_type = "session_db_auth".into();
+        raw.throttle_address_free = "3".into();
+    })
+    .await;
+    for _ in 0..3 {
+        let r = app
+            .anon()
+            .post_json("/auth_session/passkey/start", json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app
+        .anon()
+        .post_json("/auth_session/passkey/start", json!({}))
+        .await;
+    r.assert_error(429, "Too many requests");
+    app.clock.advance(2);
+    let r = app
+        .anon()
+        .post_json("/auth_session/passkey/start", json!({}))
+        .await;
+    assert_eq!(r.status, 200, "after the delay: {}", r.text);
+}
