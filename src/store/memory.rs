@@ -584,13 +584,12 @@ impl RecordStore for MemoryRecordStore {
 
     async fn apply(&self, writes: &[Write<'_>], now: i64) -> Result<bool, StoreError> {
         let mut inner = write(&self.inner);
-        let all_match = writes.iter().all(|w| match w {
-            Write::Put { key, expected, .. } => inner.version(key, now) == *expected,
-            Write::Delete(_) | Write::Outbox(_) => true,
-        });
-        if !all_match {
-            return Ok(false);
-        }
+        // In order, as the databases do, on a copy that replaces the state only when every
+        // write matched: a later put sees the earlier writes of its own batch.
+        let mut next = Records {
+            records: inner.records.clone(),
+            outbox: inner.outbox.clone(),
+        };
         for w in writes {
             match *w {
                 Write::Put {
@@ -598,15 +597,25 @@ impl RecordStore for MemoryRecordStore {
                     value,
                     expected,
                     expires_at,
-                } => inner.put(key, value, expected, expires_at),
+                } => {
+                    if next.version(key, now) != expected {
+                        return Ok(false);
+                    }
+                    next.put(key, value, expected, expires_at);
+                }
                 Write::Delete(key) => {
-                    inner.records.remove(key);
+                    next.records.remove(key);
                 }
                 Write::Outbox(entry) => {
-                    inner.outbox.insert(entry.id.clone(), entry.clone());
+                    if next.outbox.contains_key(&entry.id) {
+                        // As the databases' primary key refuses it.
+                        return Err(StoreError::Conflict);
+                    }
+                    next.outbox.insert(entry.id.clone(), entry.clone());
                 }
             }
         }
+        *inner = next;
         Ok(true)
     }
 
