@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::error::ServiceError;
-use crate::domain::{Policy, email_key};
+use crate::domain::{Failures, Policy, email_key};
 use crate::store::ThrottleStore;
 
 /// The throttle over its store.
@@ -54,6 +54,25 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts one against the account and the address; the account's count after it.
+    async fn count(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: i64,
+    ) -> Result<Failures, ServiceError> {
+        let account = self
+            .store
+            .record_failure(&account_key(email), now, self.account.quiet)
+            .await?;
+        if let (Some(ip), Some(policy)) = (ip, self.address) {
+            self.store
+                .record_failure(&address_key(ip), now, policy.quiet)
+                .await?;
+        }
+        Ok(account)
+    }
+
     /// Counts a failed attempt against the account and the address.
     pub async fn failed(
         &self,
@@ -61,16 +80,7 @@ impl Throttle {
         ip: Option<&str>,
         now: i64,
     ) -> Result<(), ServiceError> {
-        let key = account_key(email);
-        let account = self
-            .store
-            .record_failure(&key, now, self.account.quiet)
-            .await?;
-        if let (Some(ip), Some(policy)) = (ip, self.address) {
-            self.store
-                .record_failure(&address_key(ip), now, policy.quiet)
-                .await?;
-        }
+        let account = self.count(email, ip, now).await?;
         let delay = self.account.delay(account.count);
         if delay > 0 {
             tracing::warn!(
@@ -99,15 +109,7 @@ impl Throttle {
         let key = account_key(email);
         let before = self.store.failures(&key).await?;
         self.check(email, ip, now).await?;
-        let after = self
-            .store
-            .record_failure(&key, now, self.account.quiet)
-            .await?;
-        if let (Some(ip), Some(policy)) = (ip, self.address) {
-            self.store
-                .record_failure(&address_key(ip), now, policy.quiet)
-                .await?;
-        }
+        let after = self.count(email, ip, now).await?;
         let expected = before
             .filter(|f| now.saturating_sub(f.last_at) < self.account.quiet)
             .map_or(1, |f| f.count.saturating_add(1));
