@@ -51,8 +51,7 @@ impl Service {
                     .check_password(&email, password, ip.as_deref(), now)
                     .await?
                     .ok_or(ServiceError::Forbidden)?;
-                let (factors, _) = self.factors(&user.id).await?;
-                if factors.any() {
+                if self.has_second_factor(&user).await? {
                     return Err(ServiceError::SecondFactorRequired);
                 }
                 self.throttle.succeeded(&user.email).await?;
@@ -116,8 +115,8 @@ impl Service {
     /// The user with this email if `password` is theirs, under throttling: a throttled account
     /// or address is refused (429) before any check, a failure is counted. An unknown email
     /// costs the same time as a known one. A success does not clear the account's count: the
-    /// caller does, once the whole sign-in (a second factor included) has succeeded. A hash weaker than today's (or the original
-    /// system's SHA-256) is replaced.
+    /// caller does, once the whole sign-in (a second factor included) has succeeded. A hash
+    /// weaker than today's (or the original system's SHA-256) is replaced.
     pub(super) async fn check_password(
         &self,
         email: &str,

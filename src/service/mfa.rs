@@ -336,9 +336,8 @@ impl Service {
         let now = self.clock.now();
         let issuer = self.mfa.issuer.clone();
         self.update_factors(&user.id, |f| {
-            let Some(totp) = f.totp.as_mut() else {
-                return Ok(None);
-            };
+            // No TOTP is a wrong code too, and an error writes nothing.
+            let totp = f.totp.as_mut().ok_or(ServiceError::WrongCode)?;
             let t = totp_of(&totp.secret, &issuer, &user.email)?;
             match matching_step(&t, code, now, totp.last_step) {
                 Some(step) => {

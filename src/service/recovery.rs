@@ -165,7 +165,7 @@ impl Service {
     /// Counts a request for mail about `email` from `ip`; 429 while either must wait.
     async fn throttle_mail(&self, email: &str, ip: Option<&str>) -> Result<(), ServiceError> {
         self.throttle
-            .mail_request(&email_key(email), ip, self.clock.now())
+            .mail_request(email, ip, self.clock.now())
             .await
     }
 
@@ -206,11 +206,13 @@ impl Service {
         let now = self.clock.now();
         let token = new_token().map_err(|e| ServiceError::Internal(format!("OS random: {e}")))?;
         let digest = hex::encode(token_digest(token.expose()));
-        let page = match purpose {
-            Purpose::Reset => "reset",
-            Purpose::Verify => "verify",
-        };
-        let link = format!("{}/{page}?token={}", settings.public_base, token.expose());
+        // The web front's page for a link is named as its records are.
+        let link = format!(
+            "{}/{}?token={}",
+            settings.public_base,
+            purpose.prefix(),
+            token.expose()
+        );
         let mail = json(&mail(&link))?;
         let record = json(&target)?;
         let latest_key = purpose.latest(&target.subject());
@@ -267,6 +269,18 @@ impl Service {
     /// Uses up a token of `purpose`: what it is for, if it is live, unused and the latest.
     async fn take_token(&self, purpose: Purpose, token: &str) -> Result<TokenFor, ServiceError> {
         let target = self.peek_token(purpose, token).await?;
+        self.use_token(purpose, token, &target).await?;
+        Ok(target)
+    }
+
+    /// Uses up a token [`Self::peek_token`] found for `target`; 400 when a racing use took it
+    /// first.
+    async fn use_token(
+        &self,
+        purpose: Purpose,
+        token: &str,
+        target: &TokenFor,
+    ) -> Result<(), ServiceError> {
         let now = self.clock.now();
         let digest = hex::encode(token_digest(token));
         if self
@@ -280,7 +294,7 @@ impl Service {
         self.records
             .delete(&purpose.latest(&target.subject()))
             .await?;
-        Ok(target)
+        Ok(())
     }
 
     /// The user a token is for; 400 when it is for no (longer existing) user.
@@ -304,13 +318,10 @@ impl Service {
     /// the user. A password the policy refuses leaves the link usable.
     pub async fn reset_password(&self, token: &str, password: Secret) -> Result<(), ServiceError> {
         self.mail_settings()?;
-        let user = self
-            .user_of(&self.peek_token(Purpose::Reset, token).await?)
-            .await?;
+        let target = self.peek_token(Purpose::Reset, token).await?;
+        let user = self.user_of(&target).await?;
         check_new_password(&user.email, &password)?;
-        let user = self
-            .user_of(&self.take_token(Purpose::Reset, token).await?)
-            .await?;
+        self.use_token(Purpose::Reset, token, &target).await?;
         let ended = self.set_password(&user.id, password).await?;
         tracing::info!(target: "audit", event = "password_reset", user_id = %user.id, sessions_ended = ended, "password reset by mail");
         Ok(())
