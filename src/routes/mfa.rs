@@ -14,12 +14,12 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Field, Id, JsonBody, client_info};
 use super::state::AppState;
-use super::view::{Empty, UserView, empty_answer, user_response, with_session_cookie};
+use super::view::{Empty, UserView, empty_answer, signed_in, with_session_cookie};
 use crate::auth::client::ClientIp;
 use crate::auth::cookie::session_cookie;
 use crate::auth::csrf::refuse_cross_site_login;
 use crate::auth::gate::{Auth, Enrolling, PendingToken};
-use crate::domain::{Secret, User, format_timestamp};
+use crate::domain::{Secret, format_timestamp};
 use crate::service::factors::StoredPasskey;
 use crate::service::{SecondFactor, ServiceError, credential};
 
@@ -156,11 +156,6 @@ pub fn mfa_required_response(
     })
     .into_response();
     with_session_cookie(&state.settings, resp, token)
-}
-
-/// The user and the new session's cookie.
-fn signed_in(state: &AppState, user: &User, token: &Secret) -> Result<Response, ApiError> {
-    with_session_cookie(&state.settings, user_response(user), token)
 }
 
 fn answer<T: for<'de> Deserialize<'de>>(value: Option<Value>) -> Result<T, ApiError> {
@@ -525,7 +520,7 @@ pub async fn finish_passkey_sign_in(
         .service
         .finish_passkey_sign_in(&answer, previous, client)
         .await?;
-    signed_in(&state, &user, &token)
+    signed_in(&state.settings, &user, &token)
 }
 
 /// `POST /auth_session/mfa`.
@@ -572,7 +567,7 @@ pub async fn second_factor(
         .service
         .finish_sign_in(&token, factor, ip.as_deref())
         .await?;
-    signed_in(&state, &user, &token)
+    signed_in(&state.settings, &user, &token)
 }
 
 /// `POST /auth_session/mfa/passkey/start`.
@@ -634,7 +629,7 @@ pub async fn finish_second_factor_passkey(
         .service
         .finish_second_factor_passkey(&token, &answer)
         .await?;
-    signed_in(&state, &user, &token)
+    signed_in(&state.settings, &user, &token)
 }
 
 /// `POST /auth_session/reauth`.

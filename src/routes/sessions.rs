@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Field, FormOrJson, Id, client_info};
 use super::mfa::mfa_required_response;
 use super::state::AppState;
-use super::view::{Empty, UserView, empty_answer, user_response, with_session_cookie};
+use super::view::{Empty, UserView, empty_answer, signed_in};
 use crate::auth::client::ClientIp;
 use crate::auth::cookie::session_cookie;
 use crate::auth::csrf::{refuse_cross_site, refuse_cross_site_login};
@@ -105,9 +105,7 @@ pub async fn login(
         .login(email, password, previous, client)
         .await?
     {
-        SignIn::Done(user, token) => {
-            with_session_cookie(&state.settings, user_response(&user), &token)
-        }
+        SignIn::Done(user, token) => signed_in(&state.settings, &user, &token),
         SignIn::SecondFactor(token, methods) => mfa_required_response(&state, &token, methods),
     }
 }

@@ -69,6 +69,15 @@ pub fn with_session_cookie(
     Ok(resp)
 }
 
+/// The user and the cookie of their new session: the answer of every way to sign in.
+pub fn signed_in(
+    settings: &Settings,
+    user: &User,
+    token: &crate::domain::Secret,
+) -> Result<Response, ApiError> {
+    with_session_cookie(settings, user_response(user), token)
+}
+
 /// A user as a JSON response, written into a buffer sized for it at once.
 pub fn user_response(user: &User) -> Response {
     let mut body = Vec::with_capacity(256);

@@ -61,6 +61,14 @@ async fn enrol_totp(app: &TestApp, client: &Client) -> (String, Vec<String>) {
     (secret, codes)
 }
 
+impl Client {
+    /// Sends a TOTP code to the second-factor step.
+    async fn send_code(&self, code: &str) -> Resp {
+        self.post_json("/auth_session/mfa", json!({"code": code}))
+            .await
+    }
+}
+
 /// Logs in with the password: must answer the pending sign-in; returns its cookie's client.
 async fn pending_login(app: &TestApp, email: &str) -> (Client, Resp) {
     let r = app.anon().login_form(email, PASSWORD).await;
@@ -115,14 +123,12 @@ async fn totp_enrols_signs_in_with_a_code_and_never_takes_the_same_code_twice() 
         .await
         .assert_error(401, "second factor required");
     pending
-        .post_json("/auth_session/mfa", json!({"code": "000000"}))
+        .send_code("000000")
         .await
         .assert_error(401, "wrong code");
 
     let code = code_at(&secret, app.clock_now());
-    let done = pending
-        .post_json("/auth_session/mfa", json!({"code": code}))
-        .await;
+    let done = pending.send_code(&code).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(done.body["id"], bob.id.as_str());
     let token = cookie_of(&app, &done);
@@ -134,16 +140,13 @@ async fn totp_enrols_signs_in_with_a_code_and_never_takes_the_same_code_twice() 
         "the token rotates"
     );
     pending
-        .post_json("/auth_session/mfa", json!({"code": code}))
+        .send_code(&code)
         .await
         .assert_error(403, "Forbidden");
 
     // The same code, in the same step, on a new sign-in: refused.
     let (again, _) = pending_login(&app, "bob@hbtn.io").await;
-    again
-        .post_json("/auth_session/mfa", json!({"code": code}))
-        .await
-        .assert_error(401, "wrong code");
+    again.send_code(&code).await.assert_error(401, "wrong code");
 }
 
 #[tokio::test]
@@ -158,29 +161,19 @@ async fn one_step_of_drift_is_accepted_and_two_are_refused() {
     // Two steps behind, two steps ahead.
     for at in [now - 60, now + 60] {
         pending
-            .post_json("/auth_session/mfa", json!({"code": code_at(&secret, at)}))
+            .send_code(&code_at(&secret, at))
             .await
             .assert_error(401, "wrong code");
     }
-    let behind = pending
-        .post_json(
-            "/auth_session/mfa",
-            json!({"code": code_at(&secret, now - 30)}),
-        )
-        .await;
+    let behind = pending.send_code(&code_at(&secret, now - 30)).await;
     assert_eq!(behind.status, 200, "one step behind: {}", behind.text);
 
     let (pending, _) = pending_login(&app, "bob@hbtn.io").await;
-    let ahead = pending
-        .post_json(
-            "/auth_session/mfa",
-            json!({"code": code_at(&secret, now + 30)}),
-        )
-        .await;
+    let ahead = pending.send_code(&code_at(&secret, now + 30)).await;
     assert_eq!(ahead.status, 200, "one step ahead: {}", ahead.text);
     let (pending, _) = pending_login(&app, "bob@hbtn.io").await;
     pending
-        .post_json("/auth_session/mfa", json!({"code": code_at(&secret, now)}))
+        .send_code(&code_at(&secret, now))
         .await
         .assert_error(401, "wrong code");
 }
@@ -234,7 +227,7 @@ async fn wrong_codes_are_throttled_per_account_and_the_password_does_not_reset_t
     for _ in 0..3 {
         let (pending, _) = pending_login(&app, "bob@hbtn.io").await;
         pending
-            .post_json("/auth_session/mfa", json!({"code": "999999"}))
+            .send_code("999999")
             .await
             .assert_error(401, "wrong code");
     }
@@ -248,19 +241,15 @@ async fn wrong_codes_are_throttled_per_account_and_the_password_does_not_reset_t
     // one waits out the longer delay.
     let (pending, _) = pending_login(&app, "bob@hbtn.io").await;
     pending
-        .post_json("/auth_session/mfa", json!({"code": "999999"}))
+        .send_code("999999")
         .await
         .assert_error(401, "wrong code");
     let right = code_at(&secret, app.clock_now());
-    let r = pending
-        .post_json("/auth_session/mfa", json!({"code": right}))
-        .await;
+    let r = pending.send_code(&right).await;
     r.assert_error(429, "Too many requests");
     assert_eq!(r.header("retry-after"), Some("2"));
     app.clock.advance(2);
-    let r = pending
-        .post_json("/auth_session/mfa", json!({"code": right}))
-        .await;
+    let r = pending.send_code(&right).await;
     assert_eq!(r.status, 200, "after the delay: {}", r.text);
 }
 
@@ -311,10 +300,7 @@ async fn a_password_changed_during_a_pending_sign_in_ends_it() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     pending
-        .post_json(
-            "/auth_session/mfa",
-            json!({"code": code_at(&secret, app.clock_now())}),
-        )
+        .send_code(&code_at(&secret, app.clock_now()))
         .await
         .assert_error(403, "Forbidden");
 }
@@ -341,12 +327,7 @@ async fn a_pending_sign_in_opens_nothing_else_and_ends_after_five_minutes() {
     assert_eq!(verify.status, 401, "forward auth refuses it too");
 
     app.clock.advance(301);
-    let r = pending
-        .post_json(
-            "/auth_session/mfa",
-            json!({"code": code_at(&secret, app.clock_now())}),
-        )
-        .await;
+    let r = pending.send_code(&code_at(&secret, app.clock_now())).await;
     r.assert_error(403, "Forbidden");
     pending
         .get("/users/me")
@@ -364,10 +345,7 @@ async fn a_logout_abandons_a_pending_sign_in() {
     let out = pending.delete("/auth_session/logout").await;
     assert_eq!(out.status, 200, "{}", out.text);
     pending
-        .post_json(
-            "/auth_session/mfa",
-            json!({"code": code_at(&secret, app.clock_now())}),
-        )
+        .send_code(&code_at(&secret, app.clock_now()))
         .await
         .assert_error(403, "Forbidden");
 }
@@ -730,13 +708,11 @@ async fn factors_work_across_instances(layout: Layout) {
     on_b.get("/users/me")
         .await
         .assert_error(401, "second factor required");
-    let done = on_b
-        .post_json("/auth_session/mfa", json!({"code": code}))
-        .await;
+    let done = on_b.send_code(&code).await;
     assert_eq!(done.status, 200, "{layout:?}: {}", done.text);
     let (pending, _) = pending_login(&p.a, "bob@hbtn.io").await;
     pending
-        .post_json("/auth_session/mfa", json!({"code": code}))
+        .send_code(&code)
         .await
         .assert_error(401, "wrong code");
 
@@ -793,10 +769,7 @@ async fn factors_work_across_instances_on_sqlite() {
     let token = pending_token(&a, &pending).await;
     let done = b
         .with_cookie(&token)
-        .post_json(
-            "/auth_session/mfa",
-            json!({"code": code_at(&secret, a.clock_now())}),
-        )
+        .send_code(&code_at(&secret, a.clock_now()))
         .await;
     assert_eq!(done.status, 200, "{}", done.text);
     // And after a restart, the factor is still there.
