@@ -197,6 +197,7 @@ fn store_config(settings: &Settings) -> StoreConfig<'_> {
         session_store_url: settings.session_store_url.as_deref(),
         session_store_prefix: &settings.session_store_prefix,
         session_ttl: settings.stored_session_expiry().absolute,
+        cache: settings.session_cache,
     }
 }
 
@@ -378,6 +379,9 @@ pub async fn start(
     let sweeper = spawn_sweeper(app.service.clone(), stop_rx.clone());
     let mailer = spawn_mailer(&app, stop_rx.clone())?;
     let stores = app.stores.clone();
+    if let Some(cache) = &stores.cache {
+        cache.serve();
+    }
     let signal = stopped(stop_rx);
     let task = tokio::spawn(async move {
         let stop = async move {
@@ -388,6 +392,9 @@ pub async fn start(
         sweeper.abort();
         if let Some(mailer) = mailer {
             mailer.abort();
+        }
+        if let Some(cache) = &stores.cache {
+            cache.leave().await;
         }
         stores.users.close();
         tracing::info!("stopped");

@@ -140,10 +140,12 @@ variables! {
     SESSION_IDLE_TIMEOUT session_idle_timeout: String = "0";
     /// Where users, throttling counts and session_db_auth sessions live: sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB
     DATABASE_URL database_url: String = "sqlite://sesame.db";
-    /// redis://HOST:PORT/DB (port and db optional): keep session_db_auth sessions in Redis instead
+    /// redis://HOST:PORT/DB (port and db optional), or redis+cluster://HOST:PORT,HOST:PORT... (a Redis Cluster's seed nodes): keep session_db_auth sessions in Redis instead
     SESSION_STORE_URL session_store_url: Option<String>;
     /// Prefix of every Redis key sesame writes
     SESSION_STORE_PREFIX session_store_prefix: String = "sesame:";
+    /// on: instances on PostgreSQL or Redis answer session checks from an exact in-memory cache held under a lease; off: every check reads the store
+    SESSION_CACHE session_cache: String = "on";
     /// Seconds start-up keeps retrying unreachable stores before exiting non-zero; 0: try once
     STORE_STARTUP_TIMEOUT store_startup_timeout: String = "30";
     /// Serve /metrics on this address (e.g. 127.0.0.1:9100) instead of the API port
@@ -322,6 +324,8 @@ pub struct Settings {
     pub trust_x_forwarded_for: bool,
     /// `SESSION_STORE_PREFIX`.
     pub session_store_prefix: String,
+    /// `SESSION_CACHE`: whether shared stores get the per-instance cache.
+    pub session_cache: bool,
     /// `STORE_STARTUP_TIMEOUT` in seconds.
     pub store_startup_timeout: u64,
     /// `METRICS_ADDR`, if set.
@@ -545,15 +549,38 @@ fn parse_lifetimes(duration: &str, idle: &str) -> Result<(i64, i64), ConfigError
     Ok((duration, idle))
 }
 
+/// `SESSION_STORE_URL`: `redis://HOST[:PORT][/DB]`, or `redis+cluster://[USER:PASSWORD@]HOST:PORT`
+/// with more `,HOST:PORT` seed nodes if wanted. The error never quotes the value: it may hold a
+/// password.
 fn parse_session_store_url(value: Option<&str>) -> Result<Option<String>, ConfigError> {
+    const EXPECTED: &str =
+        "must be redis://HOST[:PORT][/DB] or redis+cluster://HOST:PORT[,HOST:PORT...]";
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(url) if url.starts_with("redis://") => Ok(Some(url.to_owned())),
-        Some(url) => Err(bad(
-            "SESSION_STORE_URL",
-            format!("{url:?} is not redis://HOST[:PORT][/DB]"),
-        )),
+        Some(url) => match url.strip_prefix("redis+cluster://") {
+            Some(rest) if is_cluster_seed_list(rest) => Ok(Some(url.to_owned())),
+            Some(_) => Err(bad(
+                "SESSION_STORE_URL",
+                format!("a cluster's seed nodes must each be HOST:PORT ({EXPECTED})"),
+            )),
+            None => Err(bad("SESSION_STORE_URL", EXPECTED)),
+        },
     }
+}
+
+/// `[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]`, optionally ending in `/`.
+fn is_cluster_seed_list(rest: &str) -> bool {
+    let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts);
+    let hosts = hosts.strip_suffix('/').unwrap_or(hosts);
+    hosts.split(',').all(|node| {
+        node.trim().rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains(['/', '?', '#', '@'])
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok()
+        })
+    })
 }
 
 fn parse_cors(value: &str) -> Result<CorsOrigins, ConfigError> {
@@ -874,6 +901,7 @@ impl Settings {
             throttle_address,
             trust_x_forwarded_for,
             session_store_prefix: raw.session_store_prefix.clone(),
+            session_cache: parse_bool("SESSION_CACHE", &raw.session_cache)?,
             store_startup_timeout,
             metrics_addr,
         })
@@ -1049,6 +1077,38 @@ mod tests {
             assert!(arg.is_hide_env_values_set(), "{name} hides its value");
             assert!(arg.is_global_set(), "{name} applies to every command");
             assert!(!arg.is_required_set(), "{name} is optional");
+        }
+    }
+
+    #[test]
+    fn session_store_url_takes_redis_or_a_cluster_seed_list_and_never_quotes_a_refused_one() {
+        for url in [
+            "redis://127.0.0.1:6379/0",
+            "redis+cluster://127.0.0.1:7000",
+            "redis+cluster://127.0.0.1:7000,127.0.0.1:7001, cache-3.internal:7002",
+            "redis+cluster://user:pa@ss@10.0.0.1:7000,[::1]:7001/",
+        ] {
+            let got = with(|raw| raw.session_store_url = Some(url.to_owned()));
+            assert_eq!(
+                got.map(|s| s.session_store_url).ok().flatten().as_deref(),
+                Some(url),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://s3cret@x",
+            "redis+cluster://",
+            "redis+cluster://:s3cret@10.0.0.1",
+            "redis+cluster://:s3cret@10.0.0.1:7000,",
+            "redis+cluster://:s3cret@10.0.0.1:7000/0",
+            "redis+cluster://:s3cret@10.0.0.1:port",
+        ] {
+            let Err(e) = with(|raw| raw.session_store_url = Some(url.to_owned())) else {
+                panic!("{url} is accepted");
+            };
+            assert_eq!(e.variable, "SESSION_STORE_URL", "{url}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
+            assert!(e.to_string().contains("redis+cluster://"), "{e}");
         }
     }
 

@@ -93,13 +93,20 @@ impl Service {
     ) -> Result<Option<(Arc<User>, Arc<Session>)>, ServiceError> {
         let store = self.sessions()?;
         let digest = token_digest(token);
-        let Some((session, joined)) = store.get_joined(&digest).await? else {
+        let Some((mut session, mut joined)) = store.get_joined(&digest).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
         if session.is_expired(now, self.expiry) {
-            store.delete(&digest).await?;
-            return Ok(None);
+            // A cached copy may have missed another instance's touch: ask the store itself.
+            match store.get_joined_uncached(&digest).await? {
+                Some((s, j)) if !s.is_expired(now, self.expiry) => (session, joined) = (s, j),
+                Some(_) => {
+                    store.delete(&digest).await?;
+                    return Ok(None);
+                }
+                None => return Ok(None),
+            }
         }
         if now - session.last_seen_at >= touch_interval(self.expiry.idle) {
             store.touch(&digest, now).await?;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod memory;
 pub mod postgres;
 pub mod redis;
+pub mod shared;
 pub mod sqlite;
 pub mod stores;
 pub mod traits;

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres_002.sql"),
     include_str!("migrations/postgres_003.sql"),
     include_str!("migrations/postgres_004.sql"),
+    include_str!("migrations/postgres_005.sql"),
 ];
 
 /// The schema version this build migrates a database to: the number of migration steps.
@@ -55,6 +56,7 @@ const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Reads see every committed write, by this or any other instance on the same database.
 pub struct PgStore {
     pool: Pool,
+    config: tokio_postgres::Config,
 }
 
 /// Whether `e` is the server being out of reach or too busy, rather than a wrong request.
@@ -170,7 +172,7 @@ impl PgStore {
             config.application_name("sesame");
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -188,7 +190,7 @@ impl PgStore {
             .recycle_timeout(Some(OP_TIMEOUT))
             .build()
             .map_err(|e| StoreError::other_because("cannot build the PostgreSQL pool", e))?;
-        let store = Self { pool };
+        let store = Self { pool, config };
         store.migrate().await?;
         Ok(store)
     }
@@ -255,6 +257,26 @@ impl PgStore {
         })
         .await;
         settle(client, outcome, MIGRATION_TIMEOUT)
+    }
+}
+
+/// What the cache bus on this database ([`crate::store::shared::pg`]) needs of the store.
+impl PgStore {
+    /// The rows of `sql` with `params`, under the same time limit as every operation.
+    pub(crate) async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        op!(self, |c| {
+            let st = c.prepare_cached(sql).await?;
+            c.query(&st, params).await
+        })
+    }
+
+    /// The connection settings, for a connection of its own (`LISTEN`).
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
     }
 }
 

@@ -69,6 +69,15 @@ pub trait SessionStore: Send + Sync + 'static {
             .await?
             .map(|s| (Arc::new(s), JoinedUser::NotHere)))
     }
+    /// [`SessionStore::get_joined`], never from a cache in front of the store: what decides
+    /// that a session has ended, since a cached `last_seen_at` can lag another instance's
+    /// touches.
+    async fn get_joined_uncached(
+        &self,
+        digest: &Digest32,
+    ) -> Result<Option<(Arc<Session>, JoinedUser)>, StoreError> {
+        self.get_joined(digest).await
+    }
     /// Records a use at `now` (`last_seen_at` never moves backwards).
     async fn touch(&self, digest: &Digest32, now: i64) -> Result<(), StoreError>;
     /// Deletes the session; `false` if there was none.

@@ -31,6 +31,8 @@ mod cli;
 mod config_table;
 mod import;
 mod outage;
+mod redis_cluster;
 mod scale_out;
+mod shared_cache;
 mod store_postgres;
 mod store_redis;

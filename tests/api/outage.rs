@@ -618,7 +618,13 @@ async fn postgres_stopped_under_traffic_is_503_in_time_and_heals_without_a_resta
 async fn postgres_frozen_under_traffic_is_503_in_time_never_a_hang_and_heals() {
     let mut pg = block_in_place(OwnPostgres::init);
     block_in_place(|| pg.start());
-    let app = sesame(|raw| raw.database_url = pg.url()).await;
+    // Without the per-instance cache, every request needs the store: what this test is about.
+    // The cache under a frozen store is tests/api/shared_cache.rs's.
+    let app = sesame(|raw| {
+        raw.database_url = pg.url();
+        raw.session_cache = "off".into();
+    })
+    .await;
     let t = Traffic::signed_in(&app, "bob@hbtn.io").await;
     healthy(&t, "postgres up", 3).await;
 
@@ -659,7 +665,12 @@ async fn redis_killed_under_traffic_is_503_in_time_and_heals_without_a_restart()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_frozen_under_traffic_is_503_in_time_never_a_hang_and_heals() {
     let redis = block_in_place(OwnRedis::start);
-    let app = sesame(|raw| raw.session_store_url = Some(redis.url())).await;
+    // Without the cache, as above.
+    let app = sesame(|raw| {
+        raw.session_store_url = Some(redis.url());
+        raw.session_cache = "off".into();
+    })
+    .await;
     let t = Traffic::signed_in(&app, "bob@hbtn.io").await;
     healthy(&t, "redis up", 3).await;
 

@@ -3,14 +3,17 @@
 //! password change, deleting the user) is refused on the other at the very next request; users
 //! and failed-login throttling are shared too.
 //!
-//! Every scenario runs on three layouts:
+//! Every scenario runs on four layouts:
 //! - `postgres`: users, sessions and throttling in ONE PostgreSQL database (a [`TestDb`]);
 //! - `redis_and_postgres`: sessions in ONE Redis under a fresh key prefix ([`TestPrefix`]),
 //!   users and throttling in a PostgreSQL database;
-//! - `redis_and_sqlite`: sessions in Redis, users and throttling in one shared SQLite file.
+//! - `redis_and_sqlite`: sessions in Redis, users and throttling in one shared SQLite file;
+//! - `redis_cluster_and_postgres`: sessions in a three-master Redis Cluster under a fresh key
+//!   prefix ([`ClusterPrefix`]), users and throttling in a PostgreSQL database.
 
 use serde_json::json;
 
+use crate::redis_cluster::{ClusterPrefix, cluster_keys_under, cluster_url};
 use crate::store_redis::{TestPrefix, keys_under, raw as raw_redis, url as redis_url};
 use crate::support::TestDb;
 use crate::support::{Client, PASSWORD, Resp, TestApp};
@@ -21,6 +24,7 @@ pub(crate) enum Layout {
     Postgres,
     RedisAndPostgres,
     RedisAndSqlite,
+    RedisClusterAndPostgres,
 }
 
 /// Two instances on the same stores, and the guards that clean those stores up.
@@ -29,8 +33,9 @@ pub(crate) struct Pair {
     pub(crate) b: TestApp,
     pub(crate) layout: Layout,
     // Dropped after the instances: the database and the Redis keys go at the end of the test.
-    db: Option<TestDb>,
-    prefix: Option<TestPrefix>,
+    pub(crate) db: Option<TestDb>,
+    pub(crate) prefix: Option<TestPrefix>,
+    cluster_prefix: Option<ClusterPrefix>,
 }
 
 impl Pair {
@@ -46,13 +51,16 @@ impl Pair {
         f: impl FnOnce(&mut sesame::config::RawConfig),
     ) -> Pair {
         let db = match layout {
-            Layout::Postgres | Layout::RedisAndPostgres => Some(TestDb::new().await),
+            Layout::Postgres | Layout::RedisAndPostgres | Layout::RedisClusterAndPostgres => {
+                Some(TestDb::new().await)
+            }
             Layout::RedisAndSqlite => None,
         };
         let prefix = match layout {
-            Layout::Postgres => None,
+            Layout::Postgres | Layout::RedisClusterAndPostgres => None,
             Layout::RedisAndPostgres | Layout::RedisAndSqlite => Some(TestPrefix::new()),
         };
+        let cluster_prefix = (layout == Layout::RedisClusterAndPostgres).then(ClusterPrefix::new);
         let a = TestApp::spawn_with(|raw| {
             raw.auth_type = "session_db_auth".into();
             if let Some(db) = &db {
@@ -60,6 +68,10 @@ impl Pair {
             }
             if let Some(p) = &prefix {
                 raw.session_store_url = Some(redis_url());
+                raw.session_store_prefix = p.0.clone();
+            }
+            if let Some(p) = &cluster_prefix {
+                raw.session_store_url = Some(cluster_url());
                 raw.session_store_prefix = p.0.clone();
             }
             f(raw);
@@ -73,12 +85,17 @@ impl Pair {
             layout,
             db,
             prefix,
+            cluster_prefix,
         }
     }
 
     /// How much session data the shared session store holds: Redis keys under this test's
-    /// prefix, or rows of the PostgreSQL `sessions` table. Checks the layout is the one meant.
+    /// prefix (on every master of a cluster), or rows of the PostgreSQL `sessions` table.
+    /// Checks the layout is the one meant.
     async fn stored_sessions(&self) -> usize {
+        if let Some(p) = &self.cluster_prefix {
+            return cluster_keys_under(&p.0).await.len();
+        }
         match (&self.prefix, &self.db) {
             (Some(p), _) => keys_under(&mut raw_redis().await, &p.0).await.len(),
             (None, Some(db)) => {
@@ -371,3 +388,4 @@ macro_rules! scale_out_suite {
 scale_out_suite!(postgres, Layout::Postgres);
 scale_out_suite!(redis_and_postgres, Layout::RedisAndPostgres);
 scale_out_suite!(redis_and_sqlite, Layout::RedisAndSqlite);
+scale_out_suite!(redis_cluster_and_postgres, Layout::RedisClusterAndPostgres);

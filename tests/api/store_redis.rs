@@ -1,5 +1,7 @@
-//! The Redis session store: the shared store contract, plus what only Redis has (native TTLs,
-//! the key layout, dangling index entries, an unreachable server).
+//! The Redis session store on a standalone server: the shared store contract, plus what only
+//! Redis has (native TTLs, the key layout and the move from the old one, dangling index
+//! entries, an unreachable server). The layout checks shared with the cluster live in
+//! `redis_cluster`.
 //!
 //! Needs a Redis at `SESAME_TEST_REDIS` (default `redis://127.0.0.1:6379`). Every test works
 //! under its own key prefix `sesame-test:<random hex>:`, and its [`TestPrefix`] guard deletes
@@ -13,6 +15,8 @@ use sesame::domain::Expiry;
 use sesame::domain::{Session, new_id, token_digest};
 use sesame::store::redis::RedisSessionStore;
 use sesame::store::{SessionStore, StoreError};
+
+use crate::redis_cluster::{self as layout, On, assert_key_families, bucket_keys};
 
 /// The Redis the tests use.
 pub(crate) fn url() -> String {
@@ -135,9 +139,9 @@ async fn with_an_absolute_ttl_the_session_hash_and_id_key_expire_in_about_that_t
     store.insert(&s).await.unwrap();
 
     let mut conn = raw().await;
-    let hash = format!("{}s:{}", p.0, hex::encode(s.digest));
-    let id_key = format!("{}id:{}", p.0, s.id);
-    for key in [&hash, &id_key, &format!("{}u:alice", p.0)] {
+    let [hash, ..] = bucket_keys(&p.0, &s.digest);
+    let id_key = format!("{}{{i:{}}}", p.0, s.id);
+    for key in [&hash, &id_key, &format!("{}{{u:alice}}", p.0)] {
         let t = ttl(&mut conn, key).await;
         assert!((95..=100).contains(&t), "TTL of {key} is {t}");
     }
@@ -237,7 +241,7 @@ async fn a_session_whose_hash_expired_is_neither_listed_nor_returned_and_its_ind
 
     // Simulate the native expiry of one hash.
     let mut conn = raw().await;
-    let hash = format!("{}s:{}", p.0, hex::encode(gone.digest));
+    let [hash, ..] = bucket_keys(&p.0, &gone.digest);
     let _: i64 = redis::cmd("DEL")
         .arg(&hash)
         .query_async(&mut conn)
@@ -250,7 +254,7 @@ async fn a_session_whose_hash_expired_is_neither_listed_nor_returned_and_its_ind
     assert_eq!(listed[0].id, kept.id);
     // The user's set was cleaned lazily.
     let members: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(format!("{}u:alice", p.0))
+        .arg(format!("{}{{u:alice}}", p.0))
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -274,13 +278,19 @@ async fn a_session_whose_hash_expired_is_neither_listed_nor_returned_and_its_ind
     assert_eq!(store.purge_expired(T + 11, expiry).await.unwrap(), 1);
     assert!(store.get(&kept.digest).await.unwrap().is_none());
     assert_eq!(store.list_for_user("bob").await.unwrap().len(), 1);
-    let created: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("{}created", p.0))
-        .arg(0)
-        .arg(-1)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let mut created = Vec::new();
+    for key in keys_under(&mut conn, &p.0).await {
+        if key.ends_with("}created") {
+            let members: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            created.extend(members);
+        }
+    }
     assert_eq!(created, vec![hex::encode(reuse.digest)]);
 }
 
@@ -405,6 +415,164 @@ async fn purge_goes_through_more_sessions_than_one_batch() {
 }
 
 #[tokio::test]
+async fn purge_goes_through_more_than_one_batch_of_one_bucket() {
+    layout::purge_goes_through_more_than_one_batch_of_one_bucket(On::Standalone).await;
+}
+
+#[tokio::test]
+async fn every_key_written_is_of_a_family_and_none_outlives_the_sessions() {
+    layout::every_key_written_is_of_a_family_and_none_outlives_the_sessions(On::Standalone).await;
+}
+
+#[tokio::test]
+async fn an_empty_store_counts_and_purges_well_under_a_second() {
+    layout::an_empty_store_counts_and_purges_well_under_a_second(On::Standalone).await;
+}
+
+#[tokio::test]
+async fn dangling_entries_never_block_or_leak() {
+    layout::dangling_entries_never_block_or_leak(On::Standalone).await;
+}
+
+#[tokio::test]
+async fn a_reserved_session_is_invisible_and_holds_its_digest_and_id() {
+    layout::a_reserved_session_is_invisible_and_holds_its_digest_and_id(On::Standalone).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_inserts_of_one_id_give_one_ok() {
+    layout::racing_inserts_of_one_id_give_one_ok(On::Standalone).await;
+}
+
+/// Writes `s` the way earlier versions did: `Ps:<digest>`, `Pid:<id>`, `Pu:<uid>`, `Pcreated`,
+/// `Pseen`, each with a TTL of `ttl` seconds if given.
+async fn write_old_layout(
+    conn: &mut MultiplexedConnection,
+    p: &str,
+    s: &Session,
+    ttl: Option<i64>,
+) {
+    let hex = hex::encode(s.digest);
+    let hash = format!("{p}s:{hex}");
+    let mut hset = redis::cmd("HSET");
+    hset.arg(&hash)
+        .arg("id")
+        .arg(&s.id)
+        .arg("user_id")
+        .arg(&s.user_id)
+        .arg("created_at")
+        .arg(s.created_at)
+        .arg("last_seen_at")
+        .arg(s.last_seen_at);
+    if let Some(ip) = &s.ip {
+        hset.arg("ip").arg(ip);
+    }
+    if let Some(ua) = &s.user_agent {
+        hset.arg("user_agent").arg(ua);
+    }
+    let mut pipe = redis::pipe();
+    pipe.add_command(hset).ignore();
+    let id_key = format!("{p}id:{}", s.id);
+    let user_key = format!("{p}u:{}", s.user_id);
+    pipe.cmd("SET").arg(&id_key).arg(&hex).ignore();
+    pipe.cmd("SADD").arg(&user_key).arg(&hex).ignore();
+    pipe.cmd("ZADD")
+        .arg(format!("{p}created"))
+        .arg(s.created_at)
+        .arg(&hex)
+        .ignore();
+    pipe.cmd("ZADD")
+        .arg(format!("{p}seen"))
+        .arg(s.last_seen_at)
+        .arg(&hex)
+        .ignore();
+    if let Some(ttl) = ttl {
+        for key in [&hash, &id_key, &user_key] {
+            pipe.cmd("EXPIRE").arg(key).arg(ttl).ignore();
+        }
+    }
+    let () = pipe.query_async(conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn connecting_moves_sessions_of_the_old_layout_and_removes_its_keys() {
+    let p = TestPrefix::new();
+    let mut conn = raw().await;
+    let a = Session {
+        ip: Some("203.0.113.9".to_owned()),
+        user_agent: Some("curl/8".to_owned()),
+        ..session("old-a", "alice", T)
+    };
+    let mut b = session("old-b", "alice", T + 1);
+    b.last_seen_at = T + 40;
+    let c = session("old-c", "bob", T + 2);
+    write_old_layout(&mut conn, &p.0, &a, None).await;
+    write_old_layout(&mut conn, &p.0, &b, Some(100)).await;
+    write_old_layout(&mut conn, &p.0, &c, None).await;
+    // What an expired hash left: entries in the sorted sets, a user set and an id key, and
+    // a user set and an id key of a session no sorted set names any more.
+    let gone = session("old-gone", "bob", T + 3);
+    write_old_layout(&mut conn, &p.0, &gone, None).await;
+    let stray = session("old-stray", "carol", T + 4);
+    write_old_layout(&mut conn, &p.0, &stray, None).await;
+    let mut pipe = redis::pipe();
+    for s in [&gone, &stray] {
+        pipe.cmd("DEL")
+            .arg(format!("{}s:{}", p.0, hex::encode(s.digest)))
+            .ignore();
+    }
+    for set in ["created", "seen"] {
+        pipe.cmd("ZREM")
+            .arg(format!("{}{set}", p.0))
+            .arg(hex::encode(stray.digest))
+            .ignore();
+    }
+    let () = pipe.query_async(&mut conn).await.unwrap();
+
+    let store = RedisSessionStore::connect(&url(), &p.0, None)
+        .await
+        .unwrap();
+    let keys = keys_under(&mut conn, &p.0).await;
+    assert_key_families(&p.0, &keys);
+    assert_eq!(store.count().await.unwrap(), 3);
+    assert_eq!(store.get(&a.digest).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.list_for_user("alice").await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(store.list_for_user("bob").await.unwrap(), vec![c.clone()]);
+    assert!(store.list_for_user("carol").await.unwrap().is_empty());
+    // Its TTL came along, and the user set lives at least as long.
+    let [hash_b, ..] = bucket_keys(&p.0, &b.digest);
+    let t = ttl(&mut conn, &hash_b).await;
+    assert!((95..=100).contains(&t), "TTL of the moved hash is {t}");
+    assert_eq!(ttl(&mut conn, &format!("{}{{u:alice}}", p.0)).await, -1);
+    // Ids are still taken.
+    let r = store
+        .insert(&Session {
+            id: a.id.clone(),
+            ..session("new-a", "dave", T)
+        })
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+
+    // Connecting again finds nothing to move; the moved sessions work as any other.
+    let again = RedisSessionStore::connect(&url(), &p.0, None)
+        .await
+        .unwrap();
+    assert_eq!(again.count().await.unwrap(), 3);
+    again.touch(&a.digest, T + 60).await.unwrap();
+    let expiry = Expiry {
+        absolute: None,
+        idle: Some(30),
+    };
+    // Idle since T + 2 (c) and T + 40 (b): at T + 70 both are; a was touched at T + 60.
+    assert_eq!(store.purge_expired(T + 70, expiry).await.unwrap(), 2);
+    assert!(store.delete(&a.digest).await.unwrap());
+    assert_eq!(keys_under(&mut conn, &p.0).await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn connecting_to_a_closed_port_is_unavailable_within_three_seconds() {
     let started = Instant::now();
     let result =
@@ -519,4 +687,83 @@ async fn a_store_whose_server_goes_away_is_unavailable_within_two_seconds_then_h
     }
     store.insert(&s).await.unwrap();
     assert_eq!(store.get(&s.digest).await.unwrap(), Some(s));
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the server.
+fn signal(server: &OwnRedis, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(server.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_on_a_frozen_server_is_unavailable_within_two_seconds_then_heals() {
+    let Some(server) = OwnRedis::start() else {
+        eprintln!("redis-server is not installed: skipped");
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{}", server.port);
+    let store = RedisSessionStore::connect(&url, "p:", None).await.unwrap();
+    let kept = session("frozen-kept", "alice", T);
+    store.insert(&kept).await.unwrap();
+
+    signal(&server, "STOP");
+    let fresh = session("frozen-new", "alice", T + 1);
+    let expiry = Expiry {
+        absolute: Some(10),
+        idle: None,
+    };
+    for op in [
+        "insert", "get", "touch", "delete", "list", "revoke", "count", "ping",
+    ] {
+        let started = Instant::now();
+        let result = match op {
+            "insert" => store.insert(&fresh).await,
+            "get" => store.get(&kept.digest).await.map(drop),
+            "touch" => store.touch(&kept.digest, T + 5).await,
+            "delete" => store.delete(&kept.digest).await.map(drop),
+            "list" => store.list_for_user("alice").await.map(drop),
+            "revoke" => store.delete_for_user("alice", None).await.map(drop),
+            "count" => store.count().await.map(drop),
+            _ => store.ping().await,
+        };
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{op}: {result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{op} took {:?}",
+            started.elapsed()
+        );
+    }
+    let started = Instant::now();
+    let purged = store.purge_expired(T + 100, expiry).await;
+    assert!(
+        matches!(purged, Err(StoreError::Unavailable(_))),
+        "{purged:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "purge took {:?}",
+        started.elapsed()
+    );
+
+    signal(&server, "CONT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.ping().await.is_err() {
+        assert!(Instant::now() < deadline, "still failing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What was sent while it was frozen ran when it thawed (a reservation of `fresh`, the
+    // delete of `kept`): the store goes on from there.
+    let after = session("frozen-after", "bob", T + 2);
+    store.insert(&after).await.unwrap();
+    assert_eq!(store.get(&after.digest).await.unwrap(), Some(after.clone()));
+    assert_eq!(store.list_for_user("bob").await.unwrap(), vec![after]);
+    let r = store.insert(&fresh).await;
+    assert!(matches!(r, Ok(()) | Err(StoreError::Conflict)), "{r:?}");
 }
