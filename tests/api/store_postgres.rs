@@ -78,6 +78,7 @@ async fn instances_starting_at_once_on_a_fresh_database_migrate_it_exactly_once(
     assert_eq!(
         tables(&client).await,
         [
+            "cache_leases",
             "login_failures",
             "outbox",
             "records",
