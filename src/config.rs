@@ -144,7 +144,7 @@ variables! {
     SESSION_STORE_URL session_store_url: Option<String>;
     /// Prefix of every Redis key sesame writes
     SESSION_STORE_PREFIX session_store_prefix: String = "sesame:";
-    /// on: instances on PostgreSQL or Redis answer session checks from an exact in-memory cache held under a lease; off: every check reads the store
+    /// on: instances on PostgreSQL or Redis answer session checks from an exact in-memory cache held under a lease; off: every check reads the store (its writes still reach the caches of instances with it on)
     SESSION_CACHE session_cache: String = "on";
     /// Seconds start-up keeps retrying unreachable stores before exiting non-zero; 0: try once
     STORE_STARTUP_TIMEOUT store_startup_timeout: String = "30";

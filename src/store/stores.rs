@@ -6,6 +6,7 @@ use crate::config::DatabaseUrl;
 use crate::store::error::StoreError;
 use crate::store::postgres::PgStore;
 use crate::store::redis::RedisSessionStore;
+use crate::store::shared::bus::Bus;
 use crate::store::shared::pg::PgBus;
 use crate::store::shared::redis::RedisBus;
 use crate::store::shared::{CachedSessions, CachedUsers, SharedCache};
@@ -25,8 +26,9 @@ pub struct StoreConfig<'a> {
     /// A native Redis TTL in seconds for each session, a garbage-collection bound only (see
     /// [`RedisSessionStore::connect`]); `None`: none.
     pub session_ttl: Option<i64>,
-    /// Whether stores shared by several instances (PostgreSQL, Redis) get the per-instance
-    /// cache of [`crate::store::shared`].
+    /// Whether a server on stores shared by several instances (PostgreSQL, Redis) answers
+    /// from the per-instance cache of [`crate::store::shared`]. Either way it joins the
+    /// cache's bus, so its writes reach the caches of the instances that do.
     pub cache: bool,
 }
 
@@ -42,7 +44,8 @@ pub struct Stores {
     /// Second factors, ceremonies and pending sign-ins, in the database too.
     pub records: Arc<dyn RecordStore>,
     /// The per-instance cache in front of a shared store, if any: a server calls
-    /// [`SharedCache::serve`] once it serves, and [`SharedCache::leave`] when it stops.
+    /// [`SharedCache::serve`] once it serves (a no-op when the cache is off), and
+    /// [`SharedCache::leave`] when it stops.
     pub cache: Option<Arc<SharedCache>>,
 }
 
@@ -56,8 +59,7 @@ type Database = (
 );
 
 /// Opens (creating and migrating as needed) the stores `config` names: users, throttling counts
-/// and sessions in its database, or sessions in its Redis when it names one. With
-/// `config.cache`, shared stores are put behind the per-instance cache.
+/// and sessions in its database, or sessions in its Redis when it names one. Shared stores are put behind the per-instance cache, which serves only with `config.cache`.
 pub async fn open(config: &StoreConfig<'_>) -> Result<Stores, StoreError> {
     let (mut users, throttle, db_sessions, records, pg) = open_database(config.database).await?;
     let mut persistent_sessions: Arc<dyn SessionStore> = match config.session_store_url {
@@ -67,22 +69,20 @@ pub async fn open(config: &StoreConfig<'_>) -> Result<Stores, StoreError> {
         ),
         None => db_sessions,
     };
-    let shared_sessions = config.session_store_url.is_some() || pg.is_some();
-    let cache = if config.cache && shared_sessions {
-        let bus: Arc<dyn crate::store::shared::bus::Bus> = match (config.session_store_url, &pg) {
-            (Some(url), _) => Arc::new(RedisBus::new(url, config.session_store_prefix)?),
-            (None, Some(pg)) => Arc::new(PgBus::new(pg.clone())),
-            (None, None) => return Err(StoreError::other("no shared store to cache")),
-        };
-        let cache = SharedCache::join(bus);
-        persistent_sessions = Arc::new(CachedSessions::new(persistent_sessions, cache.clone()));
-        if pg.is_some() {
-            users = Arc::new(CachedUsers::new(users, cache.clone()));
-        }
-        Some(cache)
-    } else {
-        None
+    // Every process on a shared store joins its bus, whether or not it serves from a cache
+    // (`SESSION_CACHE=off`, the command line): its writes must reach the caches of those that
+    // do. Users are cached with the sessions whatever database holds them: every sesame
+    // process writing them is on the same bus (see the module docs of `store::shared`).
+    let bus: Option<Arc<dyn Bus>> = match (config.session_store_url, &pg) {
+        (Some(url), _) => Some(Arc::new(RedisBus::new(url, config.session_store_prefix)?)),
+        (None, Some(pg)) => Some(Arc::new(PgBus::new(pg.clone()))),
+        (None, None) => None,
     };
+    let cache = bus.map(|bus| SharedCache::join(bus, config.cache));
+    if let Some(cache) = &cache {
+        persistent_sessions = Arc::new(CachedSessions::new(persistent_sessions, cache.clone()));
+        users = Arc::new(CachedUsers::new(users, cache.clone()));
+    }
     Ok(Stores {
         users,
         persistent_sessions,

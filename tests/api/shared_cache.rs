@@ -206,6 +206,44 @@ async fn user_changes_are_seen_at_once(layout: Layout) {
     }
 }
 
+/// A with `SESSION_CACHE=off`, B with it on: A reads the store every time, yet its logouts,
+/// revocations and renames still reach B's cache, which never serves what A has ended.
+async fn an_uncached_instance_revokes_through_the_bus(layout: Layout) {
+    let mut pair = Pair::start_with(layout, |raw| raw.session_cache = "off".into()).await;
+    pair.b = pair
+        .a
+        .another_instance_with(|raw| raw.session_cache = "on".into())
+        .await;
+    let (_, admin) = pair.a.signed_in("admin@example.com", true).await;
+    for round in 0..50 {
+        let email = format!("uncached{round}@example.com");
+        let user = pair.a.user(&email, false).await;
+        let token = pair.a.login(&email, PASSWORD).await;
+        let (on_a, on_b) = (pair.a.with_cookie(&token), pair.b.with_cookie(&token));
+        let me = on_b.get("/users/me").await;
+        assert_eq!(me.status, 200, "B serves A's session: {}", me.text);
+        let r = admin
+            .put_json(
+                &format!("/users/{}", user.id),
+                json!({"first_name": format!("Renamed{round}")}),
+            )
+            .await;
+        assert!(r.status < 300, "rename on A: {}", r.text);
+        assert_eq!(
+            on_b.get("/users/me").await.body["first_name"],
+            json!(format!("Renamed{round}")),
+            "B shows A's rename at once"
+        );
+        let r = on_a.delete("/auth_session/logout").await;
+        assert!(r.status < 300, "logout on A: {}", r.text);
+        assert_eq!(
+            status_of_me(&on_b).await,
+            403,
+            "B refuses a session A has logged out"
+        );
+    }
+}
+
 /// A TCP proxy in a process of its own, to freeze with `SIGSTOP`.
 struct Proxy {
     child: Child,
@@ -429,6 +467,21 @@ async fn postgres_password_changes_renames_and_deletions_on_a_are_seen_on_b_at_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_password_changes_renames_and_deletions_on_a_are_seen_on_b_at_once() {
     user_changes_are_seen_at_once(Layout::RedisAndPostgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_with_sqlite_users_password_changes_renames_and_deletions_are_seen_on_b_at_once() {
+    user_changes_are_seen_at_once(Layout::RedisAndSqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_an_instance_with_the_cache_off_still_revokes_on_one_with_it_on() {
+    an_uncached_instance_revokes_through_the_bus(Layout::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_an_instance_with_the_cache_off_still_revokes_on_one_with_it_on() {
+    an_uncached_instance_revokes_through_the_bus(Layout::RedisAndSqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -247,7 +247,14 @@ impl TestApp {
 
     /// A second instance on the same database and clock, as behind a load balancer.
     pub async fn another_instance(&self) -> Self {
-        Self::start(self.raw.clone(), self.clock.clone(), self.dir.clone()).await
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// [`TestApp::another_instance`], with `f` changing its configuration.
+    pub async fn another_instance_with(&self, f: impl FnOnce(&mut RawConfig)) -> Self {
+        let mut raw = self.raw.clone();
+        f(&mut raw);
+        Self::start(raw, self.clock.clone(), self.dir.clone()).await
     }
 
     /// The origin browsers would send for pages of this server.

@@ -93,6 +93,8 @@ pub struct SharedCache {
     pings: Mutex<StdHashMap<String, oneshot::Sender<()>>>,
     /// The subscriber and (when serving) renewer tasks.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether [`SharedCache::serve`] may start serving (`SESSION_CACHE=on`).
+    may_serve: bool,
     serving: AtomicBool,
 }
 
@@ -106,8 +108,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl SharedCache {
     /// A node on `bus`. It subscribes at once (revocations need acknowledgements), but serves
-    /// nothing from its cache until [`SharedCache::serve`] is called.
-    pub fn join(bus: Arc<dyn Bus>) -> Arc<Self> {
+    /// nothing from its cache until [`SharedCache::serve`] is called, and never unless
+    /// `may_serve`: a node that may not serve still revokes through the bus, so the nodes that
+    /// do serve hear of its writes.
+    pub fn join(bus: Arc<dyn Bus>, may_serve: bool) -> Arc<Self> {
         let cache = Arc::new(Self {
             me: nonce(),
             bus,
@@ -118,6 +122,7 @@ impl SharedCache {
             acks: Mutex::new(StdHashMap::new()),
             pings: Mutex::new(StdHashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            may_serve,
             serving: AtomicBool::new(false),
         });
         let subscriber = tokio::spawn(subscribe_forever(Arc::downgrade(&cache)));
@@ -125,9 +130,10 @@ impl SharedCache {
         cache
     }
 
-    /// Starts holding a lease and answering from the cache (servers only).
+    /// Starts holding a lease and answering from the cache (servers only, and only if the
+    /// node may serve).
     pub fn serve(self: &Arc<Self>) {
-        if self.serving.swap(true, Ordering::SeqCst) {
+        if !self.may_serve || self.serving.swap(true, Ordering::SeqCst) {
             return;
         }
         let renewer = tokio::spawn(renew_forever(Arc::downgrade(self)));

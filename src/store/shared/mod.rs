@@ -14,6 +14,10 @@
 //! and a table of leases (PostgreSQL: a table and `NOTIFY`; Redis: a sorted set and
 //! `PUBLISH`, both on one node of a cluster so that one server orders every message).
 //!
+//! Every such process joins, whatever its `SESSION_CACHE`: a node that does not serve from a
+//! cache (`off`, or a command) still revokes through the bus, so that its writes reach the
+//! nodes that do.
+//!
 //! **Holders.** A serving instance holds a lease and answers from its cache only while
 //! - its subscription to the channel is connected, and
 //! - its local lease has not run out.
@@ -61,6 +65,12 @@
 //!   PostgreSQL delivers notifications in commit order; Redis delivers pub/sub in execution
 //!   order on one server. In a cluster, the bus lives on the master owning the slot of its hash
 //!   tag, and a failover of that master drops every subscription, which empties every cache.
+//! - **Writers are nodes.** Every write to sessions and users goes through a sesame process
+//!   on the bus. That includes users kept in SQLite next to sessions in Redis: the processes
+//!   sharing that Redis are the ones writing the file, and a command run without
+//!   `SESSION_STORE_URL` would not reach the Redis sessions either. A row changed behind
+//!   sesame's back (SQL typed into the database) is seen once its entry is [`ENTRY_MAX_AGE`]
+//!   old.
 //! - **Linearizable store.** A read that starts after a write has been acknowledged sees it.
 //!   Redis replication is asynchronous: a failover can lose acknowledged writes, revocations
 //!   included. That holds with or without the cache.
