@@ -558,29 +558,58 @@ fn parse_session_store_url(value: Option<&str>) -> Result<Option<String>, Config
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(url) if url.starts_with("redis://") => Ok(Some(url.to_owned())),
-        Some(url) => match url.strip_prefix("redis+cluster://") {
-            Some(rest) if is_cluster_seed_list(rest) => Ok(Some(url.to_owned())),
-            Some(_) => Err(bad(
-                "SESSION_STORE_URL",
-                format!("a cluster's seed nodes must each be HOST:PORT ({EXPECTED})"),
-            )),
+        Some(url) => match url
+            .strip_prefix(REDIS_CLUSTER_SCHEME)
+            .map(redis_cluster_seeds)
+        {
+            Some(Ok(_)) => Ok(Some(url.to_owned())),
+            Some(Err(why)) => Err(bad("SESSION_STORE_URL", format!("{why} ({EXPECTED})"))),
             None => Err(bad("SESSION_STORE_URL", EXPECTED)),
         },
     }
 }
 
-/// `[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]`, optionally ending in `/`.
-fn is_cluster_seed_list(rest: &str) -> bool {
-    let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts);
+/// The scheme of a Redis Cluster's `SESSION_STORE_URL`.
+pub const REDIS_CLUSTER_SCHEME: &str = "redis+cluster://";
+
+/// The seed nodes of a Redis Cluster URL, given what follows its scheme
+/// (`[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]`, optionally ending in `/`), each as a plain
+/// `redis://` URL carrying the cluster's credentials. The error says what is wrong without
+/// quoting the value, which may hold a password.
+pub fn redis_cluster_seeds(rest: &str) -> Result<Vec<String>, &'static str> {
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (Some(auth), hosts),
+        None => (None, rest),
+    };
     let hosts = hosts.strip_suffix('/').unwrap_or(hosts);
-    hosts.split(',').all(|node| {
-        node.trim().rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty()
-                && !host.contains(['/', '?', '#', '@'])
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && port.parse::<u16>().is_ok()
+    hosts
+        .split(',')
+        .map(|node| {
+            let (host, port) = node.trim().rsplit_once(':').ok_or(NOT_HOST_PORT)?;
+            if host.is_empty()
+                || host.contains(['/', '?', '#', '@'])
+                || !port.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(NOT_HOST_PORT);
+            }
+            let port: u16 = port.parse().map_err(|_| NOT_HOST_PORT)?;
+            let url = redis_node_url(auth, host, port);
+            redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                .map_err(|_| "a cluster node's credentials or address do not form a valid URL")?;
+            Ok(url)
         })
-    })
+        .collect()
+}
+
+const NOT_HOST_PORT: &str = "a cluster's seed nodes must each be HOST:PORT";
+
+/// The plain URL of one Redis node at `host:port`, with the credentials `auth` (`USER:PASSWORD`)
+/// if any.
+pub fn redis_node_url(auth: Option<&str>, host: &str, port: impl fmt::Display) -> String {
+    match auth {
+        Some(auth) => format!("redis://{auth}@{host}:{port}"),
+        None => format!("redis://{host}:{port}"),
+    }
 }
 
 fn parse_cors(value: &str) -> Result<CorsOrigins, ConfigError> {

@@ -105,6 +105,7 @@ use ::redis::{
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
+use crate::config::{REDIS_CLUSTER_SCHEME, redis_cluster_seeds};
 use crate::domain::{Digest32, Expiry, Session};
 use crate::store::error::StoreError;
 use crate::store::traits::SessionStore;
@@ -128,9 +129,6 @@ const PENDING_MS: i64 = 30_000;
 
 /// How many old-layout sessions one migration script moves.
 const MIGRATE_BATCH: i64 = 200;
-
-/// The scheme of a cluster's `SESSION_STORE_URL`.
-const CLUSTER_SCHEME: &str = "redis+cluster://";
 
 /// The hash fields of a session, in the order reads ask for them, then the insert marker.
 const FIELDS: [&str; 7] = [
@@ -361,8 +359,10 @@ impl RedisTarget {
     /// password.
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         let url = url.trim();
-        match url.strip_prefix(CLUSTER_SCHEME) {
-            Some(rest) => cluster_nodes(rest).map(Self::Cluster),
+        match url.strip_prefix(REDIS_CLUSTER_SCHEME) {
+            Some(rest) => redis_cluster_seeds(rest)
+                .map(Self::Cluster)
+                .map_err(url_error),
             None => {
                 url.into_connection_info()
                     .map_err(|e| url_error(e.category()))?;
@@ -375,40 +375,6 @@ impl RedisTarget {
 /// `SESSION_STORE_URL` is wrong because of `why` (never the URL itself).
 fn url_error(why: &str) -> StoreError {
     StoreError::other(format!("SESSION_STORE_URL: {why}"))
-}
-
-/// The seed nodes of a cluster URL, after its scheme.
-fn cluster_nodes(rest: &str) -> Result<Vec<String>, StoreError> {
-    let (auth, hosts) = match rest.rsplit_once('@') {
-        Some((auth, hosts)) => (Some(auth), hosts),
-        None => (None, rest),
-    };
-    let hosts = hosts.strip_suffix('/').unwrap_or(hosts);
-    hosts
-        .split(',')
-        .map(|node| cluster_node(auth, node.trim()))
-        .collect()
-}
-
-/// One `host:port` of a cluster URL as a plain URL, with the cluster's credentials.
-fn cluster_node(auth: Option<&str>, node: &str) -> Result<String, StoreError> {
-    let not_host_port = || url_error("each cluster node must be host:port");
-    let (host, port) = node.rsplit_once(':').ok_or_else(not_host_port)?;
-    if host.is_empty()
-        || host.contains(['/', '?', '#', '@'])
-        || !port.bytes().all(|b| b.is_ascii_digit())
-        || port.parse::<u16>().is_err()
-    {
-        return Err(not_host_port());
-    }
-    let url = match auth {
-        Some(auth) => format!("redis://{auth}@{host}:{port}"),
-        None => format!("redis://{host}:{port}"),
-    };
-    url.as_str()
-        .into_connection_info()
-        .map_err(|e| url_error(e.category()))?;
-    Ok(url)
 }
 
 /// The connection, to a standalone server or to a cluster (which routes each command by its

@@ -353,7 +353,8 @@ pub(crate) async fn store_on(
     }
 }
 
-const T: i64 = 1_700_000_000;
+/// A fixed moment, in Unix seconds, for the sessions of these tests.
+pub(crate) const T: i64 = 1_700_000_000;
 
 /// A session of `user_id` for `token`.
 pub(crate) fn session(token: &str, user_id: &str, created_at: i64) -> Session {
@@ -651,6 +652,52 @@ pub(crate) async fn purge_goes_through_more_than_one_batch_of_one_bucket(on: On)
     assert_eq!(store.count().await.unwrap(), 149);
 }
 
+/// Of twelve racing inserts of one digest (for different users), exactly one succeeds and the
+/// rest are conflicts.
+pub(crate) async fn racing_inserts_of_one_digest_give_one_ok(on: On) {
+    let (store, _guard, _raw) = store_on(on, None).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert(&session("racing", &format!("user-{i}"), T))
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1, "{on:?}");
+}
+
+/// With an absolute TTL, a session's hash, id key and user set expire in about that time, and
+/// a touch keeps the bound measured from insertion.
+pub(crate) async fn with_an_absolute_ttl_a_sessions_keys_expire_in_about_that_time(on: On) {
+    let (store, guard, mut raw) = store_on(on, Some(100)).await;
+    let p = guard.prefix();
+    let s = session("ttl-token", "alice", T);
+    store.insert(&s).await.unwrap();
+    let [hash, ..] = bucket_keys(p, &s.digest);
+    for key in [
+        hash.clone(),
+        format!("{p}{{i:{}}}", s.id),
+        format!("{p}{{u:alice}}"),
+    ] {
+        let t: i64 = raw.query(redis::cmd("TTL").arg(&key)).await;
+        assert!((95..=100).contains(&t), "{on:?}: TTL of {key} is {t}");
+    }
+    store.touch(&s.digest, T + 10).await.unwrap();
+    let t: i64 = raw.query(redis::cmd("TTL").arg(&hash)).await;
+    assert!((95..=100).contains(&t), "{on:?}: TTL after touch is {t}");
+}
+
 #[tokio::test]
 async fn a_sessions_hash_and_its_buckets_sorted_sets_share_a_slot_its_user_and_id_keys_their_own() {
     let (store, p) = cluster_store(None).await;
@@ -752,26 +799,7 @@ async fn on_a_cluster_racing_inserts_of_one_id_give_one_ok() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_a_cluster_racing_inserts_of_one_digest_give_one_ok() {
-    let (store, _p) = cluster_store(None).await;
-    let tasks: Vec<_> = (0..12)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .insert(&session("racing", &format!("user-{i}"), T))
-                    .await
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::Conflict) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    racing_inserts_of_one_digest_give_one_ok(On::Cluster).await;
 }
 
 #[tokio::test]
@@ -781,23 +809,7 @@ async fn on_a_cluster_purge_goes_through_more_than_one_batch_of_one_bucket() {
 
 #[tokio::test]
 async fn with_an_absolute_ttl_a_cluster_sessions_keys_expire_in_about_that_time() {
-    let (store, p) = cluster_store(Some(100)).await;
-    let s = session("cluster-ttl", "alice", T);
-    store.insert(&s).await.unwrap();
-    let mut raw = raw_cluster().await;
-    let [hash, ..] = bucket_keys(&p.0, &s.digest);
-    for key in [
-        hash,
-        format!("{}{{i:{}}}", p.0, s.id),
-        format!("{}{{u:alice}}", p.0),
-    ] {
-        let t: i64 = redis::cmd("TTL")
-            .arg(&key)
-            .query_async(&mut raw)
-            .await
-            .unwrap();
-        assert!((95..=100).contains(&t), "TTL of {key} is {t}");
-    }
+    with_an_absolute_ttl_a_sessions_keys_expire_in_about_that_time(On::Cluster).await;
 }
 
 #[tokio::test]

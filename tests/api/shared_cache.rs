@@ -105,6 +105,16 @@ fn with_session(c: &Client, token: &str) -> Client {
         .header("cookie", &format!("_my_session_id={token}"))
 }
 
+/// A new user signed in on A, and again on B, whose session B has served (and so cached): the
+/// user, a client on A with A's session, and B's session token.
+async fn signed_in_on_both(pair: &Pair, email: &str) -> (User, Client, String) {
+    let (user, on_a) = pair.a.signed_in(email, false).await;
+    let token = pair.b.login(email, PASSWORD).await;
+    let me = pair.b.with_cookie(&token).get("/users/me").await;
+    assert_eq!(me.status, 200, "B serves its session: {}", me.text);
+    (user, on_a, token)
+}
+
 /// Each round: B serves the session (so it caches it), A ends it (a logout, or a revocation
 /// from another session of the user, in turn), and B's very next answer must refuse it.
 async fn revocation_rounds(layout: Layout) {
@@ -158,9 +168,8 @@ async fn user_changes_are_seen_at_once(layout: Layout) {
     let pair = Pair::start(layout).await;
     for round in 0..5 {
         let email = format!("changes{round}@example.com");
-        let (user, on_a) = pair.a.signed_in(&email, false).await;
-        let on_b = pair.b.with_cookie(&pair.b.login(&email, PASSWORD).await);
-        assert_eq!(status_of_me(&on_b).await, 200);
+        let (user, on_a, token) = signed_in_on_both(&pair, &email).await;
+        let on_b = pair.b.with_cookie(&token);
         let r = on_a
             .put_json(
                 "/users/me/password",
@@ -217,11 +226,8 @@ async fn an_uncached_instance_revokes_through_the_bus(layout: Layout) {
     let (_, admin) = pair.a.signed_in("admin@example.com", true).await;
     for round in 0..50 {
         let email = format!("uncached{round}@example.com");
-        let user = pair.a.user(&email, false).await;
-        let token = pair.a.login(&email, PASSWORD).await;
-        let (on_a, on_b) = (pair.a.with_cookie(&token), pair.b.with_cookie(&token));
-        let me = on_b.get("/users/me").await;
-        assert_eq!(me.status, 200, "B serves A's session: {}", me.text);
+        let (user, _, token) = signed_in_on_both(&pair, &email).await;
+        let on_b = pair.b.with_cookie(&token);
         let r = admin
             .put_json(
                 &format!("/users/{}", user.id),
@@ -234,12 +240,16 @@ async fn an_uncached_instance_revokes_through_the_bus(layout: Layout) {
             json!(format!("Renamed{round}")),
             "B shows A's rename at once"
         );
-        let r = on_a.delete("/auth_session/logout").await;
+        let r = pair
+            .a
+            .with_cookie(&token)
+            .delete("/auth_session/logout")
+            .await;
         assert!(r.status < 300, "logout on A: {}", r.text);
         assert_eq!(
             status_of_me(&on_b).await,
             403,
-            "B refuses a session A has logged out"
+            "B refuses a session logged out on A"
         );
     }
 }
@@ -372,10 +382,8 @@ async fn frozen_store_connection(redis: bool) {
 /// the session.
 async fn a_dropped_channel(layout: Layout) {
     let pair = Pair::start(layout).await;
-    let (_, manager) = pair.a.signed_in("channel@example.com", false).await;
-    let token = pair.b.login("channel@example.com", PASSWORD).await;
+    let (_, manager, token) = signed_in_on_both(&pair, "channel@example.com").await;
     let on_b = pair.b.with_cookie(&token);
-    assert_eq!(status_of_me(&on_b).await, 200);
     match (&pair.prefix, &pair.db) {
         (Some(_), _) => {
             let mut raw = crate::store_redis::raw().await;

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use sesame::domain::Expiry;
-use sesame::domain::{Session, new_id, token_digest};
+use sesame::domain::{Session, token_digest};
 use sesame::store::redis::RedisSessionStore;
 use sesame::store::{SessionStore, StoreError};
 
-use crate::redis_cluster::{self as layout, On, assert_key_families, bucket_keys};
+use crate::redis_cluster::{self as layout, On, T, assert_key_families, bucket_keys, session};
 
 /// The Redis the tests use.
 pub(crate) fn url() -> String {
@@ -114,41 +114,13 @@ session_store_contract!(redis_sessions_with_native_ttl, {
     (store as Arc<dyn SessionStore>, p)
 });
 
-const T: i64 = 1_700_000_000;
-
-fn session(token: &str, user_id: &str, created_at: i64) -> Session {
-    Session {
-        id: new_id(),
-        digest: token_digest(token),
-        user_id: user_id.to_owned(),
-        created_at,
-        last_seen_at: created_at,
-        ip: None,
-        user_agent: None,
-    }
-}
-
 async fn ttl(conn: &mut MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query_async(conn).await.unwrap()
 }
 
 #[tokio::test]
 async fn with_an_absolute_ttl_the_session_hash_and_id_key_expire_in_about_that_time() {
-    let (store, p) = redis_store(Some(100)).await;
-    let s = session("ttl-token", "alice", T);
-    store.insert(&s).await.unwrap();
-
-    let mut conn = raw().await;
-    let [hash, ..] = bucket_keys(&p.0, &s.digest);
-    let id_key = format!("{}{{i:{}}}", p.0, s.id);
-    for key in [&hash, &id_key, &format!("{}{{u:alice}}", p.0)] {
-        let t = ttl(&mut conn, key).await;
-        assert!((95..=100).contains(&t), "TTL of {key} is {t}");
-    }
-    // Touching keeps the bound measured from insertion.
-    store.touch(&s.digest, T + 10).await.unwrap();
-    let t = ttl(&mut conn, &hash).await;
-    assert!((95..=100).contains(&t), "TTL after touch is {t}");
+    layout::with_an_absolute_ttl_a_sessions_keys_expire_in_about_that_time(On::Standalone).await;
 }
 
 #[tokio::test]
@@ -341,26 +313,7 @@ async fn delete_for_user_keeps_the_excepted_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_inserts_of_one_digest_give_one_ok_and_the_rest_conflicts() {
-    let (store, _p) = redis_store(None).await;
-    let tasks: Vec<_> = (0..12)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .insert(&session("racing", &format!("user-{i}"), T))
-                    .await
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(StoreError::Conflict) => {}
-            Err(e) => panic!("unexpected {e:?}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    layout::racing_inserts_of_one_digest_give_one_ok(On::Standalone).await;
 }
 
 #[tokio::test]

@@ -219,38 +219,36 @@ impl SharedCache {
     /// Caches a session (and the user read with it) read under `ticket`, unless anything was
     /// invalidated since or the subscription is down.
     pub fn fill_session(&self, ticket: Ticket, session: Arc<Session>, user: JoinedUser) {
-        let Ticket(Some(generation)) = ticket else {
-            return;
-        };
-        let mut entries = self.write();
-        if entries.generation != generation
-            || !self.subscribed.borrow().0
-            || entries.sessions.len() >= CAPACITY
-        {
-            return;
-        }
-        let at = Instant::now();
-        entries
-            .sessions
-            .insert(session.digest, SessionEntry { session, user, at });
+        self.fill(ticket, |entries, at| {
+            if entries.sessions.len() < CAPACITY {
+                entries
+                    .sessions
+                    .insert(session.digest, SessionEntry { session, user, at });
+            }
+        });
     }
 
     /// Caches a user read under `ticket`, as [`SharedCache::fill_session`] does.
     pub fn fill_user(&self, ticket: Ticket, user: Arc<User>) {
+        self.fill(ticket, |entries, at| {
+            if entries.users.len() < CAPACITY {
+                entries
+                    .users
+                    .insert(user.id.clone(), UserEntry { user, at });
+            }
+        });
+    }
+
+    /// Runs `add` on the entries (with the time of the fill) if `ticket` still holds: nothing
+    /// was invalidated or emptied since it was taken, and the subscription is connected.
+    fn fill(&self, ticket: Ticket, add: impl FnOnce(&mut Entries, Instant)) {
         let Ticket(Some(generation)) = ticket else {
             return;
         };
         let mut entries = self.write();
-        if entries.generation != generation
-            || !self.subscribed.borrow().0
-            || entries.users.len() >= CAPACITY
-        {
-            return;
+        if entries.generation == generation && self.subscribed.borrow().0 {
+            add(&mut entries, Instant::now());
         }
-        let at = Instant::now();
-        entries
-            .users
-            .insert(user.id.clone(), UserEntry { user, at });
     }
 
     /// This node recorded a use of a session: its cached copy follows.

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 
+use crate::config::redis_node_url;
 use crate::store::error::StoreError;
 use crate::store::redis::RedisTarget;
 use crate::store::shared::bus::{Bus, Subscription};
@@ -202,11 +203,7 @@ impl RedisBus {
 /// `seed` (`redis://[auth@]host:port`) with its address replaced by `host:port`.
 fn with_address(seed: &str, host: &str, port: i64) -> String {
     let rest = seed.strip_prefix("redis://").unwrap_or(seed);
-    let auth = rest.rsplit_once('@').map(|(a, _)| a);
-    match auth {
-        Some(a) => format!("redis://{a}@{host}:{port}"),
-        None => format!("redis://{host}:{port}"),
-    }
+    redis_node_url(rest.rsplit_once('@').map(|(a, _)| a), host, port)
 }
 
 #[async_trait]
