@@ -23,7 +23,7 @@ use sesame::domain::{Expiry, Session, new_id, token_digest};
 use sesame::store::redis::{RedisSessionStore, RedisTarget};
 use sesame::store::{SessionStore, StoreError};
 
-use crate::store_redis::{TestPrefix, keys_under, raw as raw_single, url as single_url};
+use crate::store_redis::{TestPrefix, clean_up, keys_under, raw as raw_single, url as single_url};
 
 /// How long the cluster may take to form.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -238,12 +238,9 @@ impl ClusterPrefix {
 impl Drop for ClusterPrefix {
     fn drop(&mut self) {
         let prefix = self.0.clone();
-        let cleaner = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
+        clean_up(
+            &format!("the cluster keys under {}", self.0),
+            move || async move {
                 for (_, mut conn) in masters().await {
                     let keys = keys_under(&mut conn, &prefix).await;
                     // One key per DEL: keys of several slots may not share a command.
@@ -255,11 +252,8 @@ impl Drop for ClusterPrefix {
                         let () = pipe.query_async(&mut conn).await.unwrap();
                     }
                 }
-            });
-        });
-        if cleaner.join().is_err() && !std::thread::panicking() {
-            panic!("could not clean the cluster keys under {}", self.0);
-        }
+            },
+        );
     }
 }
 

@@ -70,14 +70,9 @@ impl TestPrefix {
 impl Drop for TestPrefix {
     fn drop(&mut self) {
         let prefix = self.0.clone();
-        // Drop may run inside the test's runtime, where blocking on another future is not
-        // allowed: clean up from a thread with a runtime of its own.
-        let cleaner = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
+        clean_up(
+            &format!("the Redis keys under {}", self.0),
+            move || async move {
                 let mut conn = raw().await;
                 for chunk in keys_under(&mut conn, &prefix).await.chunks(500) {
                     let _: i64 = redis::cmd("DEL")
@@ -86,12 +81,27 @@ impl Drop for TestPrefix {
                         .await
                         .unwrap();
                 }
-            });
-        });
-        let joined = cleaner.join();
-        if joined.is_err() && !std::thread::panicking() {
-            panic!("could not clean the Redis keys under {}", self.0);
-        }
+            },
+        );
+    }
+}
+
+/// Runs the future `clean` makes to its end, on a thread with a runtime of its own: a guard's
+/// drop may run inside the test's runtime, where blocking on another future is not allowed.
+/// Panics, naming `what`, if it failed (unless the test is already panicking).
+pub(crate) fn clean_up<F: Future<Output = ()>>(
+    what: &str,
+    clean: impl FnOnce() -> F + Send + 'static,
+) {
+    let cleaner = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(clean());
+    });
+    if cleaner.join().is_err() && !std::thread::panicking() {
+        panic!("could not clean {what}");
     }
 }
 
