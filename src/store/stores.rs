@@ -59,7 +59,8 @@ type Database = (
 );
 
 /// Opens (creating and migrating as needed) the stores `config` names: users, throttling counts
-/// and sessions in its database, or sessions in its Redis when it names one. Shared stores are put behind the per-instance cache, which serves only with `config.cache`.
+/// and sessions in its database, or sessions in its Redis when it names one. Shared stores are
+/// put behind the per-instance cache, which serves only with `config.cache`.
 pub async fn open(config: &StoreConfig<'_>) -> Result<Stores, StoreError> {
     let (mut users, throttle, db_sessions, records, pg) = open_database(config.database).await?;
     let mut persistent_sessions: Arc<dyn SessionStore> = match config.session_store_url {

@@ -115,6 +115,22 @@ async fn signed_in_on_both(pair: &Pair, email: &str) -> (User, Client, String) {
     (user, on_a, token)
 }
 
+/// An administrator's client on A renames user `id` to `name`; B's very next answer for the
+/// user's session `on_b` shows the new name.
+async fn renamed_on_a_shown_on_b(admin: &Client, on_b: &Client, id: &str, name: &str) {
+    let r = admin
+        .put_json(&format!("/users/{id}"), json!({"first_name": name}))
+        .await;
+    assert!(r.status < 300, "rename on A: {}", r.text);
+    let me = on_b.get("/users/me").await;
+    assert_eq!(me.status, 200, "B serves the session: {}", me.text);
+    assert_eq!(
+        me.body["first_name"],
+        json!(name),
+        "B shows the change made on A at once"
+    );
+}
+
 /// Each round: B serves the session (so it caches it), A ends it (a logout, or a revocation
 /// from another session of the user, in turn), and B's very next answer must refuse it.
 async fn revocation_rounds(layout: Layout) {
@@ -191,20 +207,7 @@ async fn user_changes_are_seen_at_once(layout: Layout) {
             .a
             .signed_in(&format!("admin{round}@example.com"), true)
             .await;
-        let r = admin
-            .put_json(
-                &format!("/users/{}", user.id),
-                json!({"first_name": format!("Renamed{round}")}),
-            )
-            .await;
-        assert!(r.status < 300, "rename: {}", r.text);
-        let me = on_b.get("/users/me").await;
-        assert_eq!(me.status, 200);
-        assert_eq!(
-            me.body["first_name"],
-            json!(format!("Renamed{round}")),
-            "B shows the change made on A at once"
-        );
+        renamed_on_a_shown_on_b(&admin, &on_b, &user.id, &format!("Renamed{round}")).await;
         let r = admin.delete(&format!("/users/{}", user.id)).await;
         assert!(r.status < 300, "delete: {}", r.text);
         assert_eq!(
@@ -215,8 +218,8 @@ async fn user_changes_are_seen_at_once(layout: Layout) {
     }
 }
 
-/// A with `SESSION_CACHE=off`, B with it on: A reads the store every time, yet its logouts,
-/// revocations and renames still reach B's cache, which never serves what A has ended.
+/// A with `SESSION_CACHE=off`, B with it on: A reads the store every time, yet its renames and
+/// logouts still reach B's cache, which never serves what A has ended.
 async fn an_uncached_instance_revokes_through_the_bus(layout: Layout) {
     let mut pair = Pair::start_with(layout, |raw| raw.session_cache = "off".into()).await;
     pair.b = pair
@@ -228,18 +231,7 @@ async fn an_uncached_instance_revokes_through_the_bus(layout: Layout) {
         let email = format!("uncached{round}@example.com");
         let (user, _, token) = signed_in_on_both(&pair, &email).await;
         let on_b = pair.b.with_cookie(&token);
-        let r = admin
-            .put_json(
-                &format!("/users/{}", user.id),
-                json!({"first_name": format!("Renamed{round}")}),
-            )
-            .await;
-        assert!(r.status < 300, "rename on A: {}", r.text);
-        assert_eq!(
-            on_b.get("/users/me").await.body["first_name"],
-            json!(format!("Renamed{round}")),
-            "B shows A's rename at once"
-        );
+        renamed_on_a_shown_on_b(&admin, &on_b, &user.id, &format!("Renamed{round}")).await;
         let r = pair
             .a
             .with_cookie(&token)
